@@ -1,0 +1,77 @@
+//! Reuse of `f32` buffers across training steps.
+
+use std::collections::BTreeMap;
+
+/// Free `f32` buffers keyed by capacity.
+///
+/// A training step allocates the same sizes as the previous one, so taking
+/// buffers from here avoids the page faults of fresh allocations. A request is
+/// served by the smallest free buffer whose capacity is at least the request
+/// and at most twice it.
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    free: BTreeMap<usize, Vec<Vec<f32>>>,
+    held: usize,
+}
+
+/// Upper bound on the floats kept for reuse (4 GiB): beyond it buffers are freed.
+const MAX_HELD: usize = 1 << 30;
+
+impl BufferPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A buffer of `len` zeros.
+    pub fn zeros(&mut self, len: usize) -> Vec<f32> {
+        let mut v = self.take(len);
+        v.clear();
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// A buffer of length `len` whose contents are unspecified; the caller
+    /// overwrites every element.
+    pub fn uninit(&mut self, len: usize) -> Vec<f32> {
+        let mut v = self.take(len);
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0.0);
+        }
+        v
+    }
+
+    fn take(&mut self, len: usize) -> Vec<f32> {
+        if len == 0 {
+            return Vec::new();
+        }
+        let key = self.free.range(len..=len.saturating_mul(2)).next().map(|(k, _)| *k);
+        if let Some(key) = key {
+            let list = self.free.get_mut(&key).expect("key from range");
+            let v = list.pop().expect("lists are never left empty");
+            if list.is_empty() {
+                self.free.remove(&key);
+            }
+            self.held -= v.capacity();
+            return v;
+        }
+        Vec::with_capacity(len)
+    }
+
+    /// Returns a buffer for reuse.
+    pub fn give(&mut self, v: Vec<f32>) {
+        let cap = v.capacity();
+        if cap == 0 || self.held + cap > MAX_HELD {
+            return;
+        }
+        self.held += cap;
+        self.free.entry(cap).or_default().push(v);
+    }
+
+    /// Number of floats held for reuse.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+}

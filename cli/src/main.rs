@@ -1,0 +1,51 @@
+//! `mporec`: train, evaluate and inspect UniSRec-style recommenders and
+//! their MPO factorizations.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mporec", version, about = "Sequential recommenders with MPO fine-tuning, in pure Rust")]
+struct Cli {
+    /// Worker threads for rayon (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a UniSRec model and report test metrics of the best epoch.
+    Train(commands::train::TrainArgs),
+    /// Recompute the test metrics of a checkpoint.
+    Evaluate(commands::evaluate::EvaluateArgs),
+    /// Evaluate the popularity baseline.
+    Popularity(commands::popularity::PopularityArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            eprintln!("error: failed to start {n} threads: {e}");
+            std::process::exit(1);
+        }
+    }
+    let result = match cli.command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Evaluate(a) => commands::evaluate::run(a),
+        Command::Popularity(a) => commands::popularity::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

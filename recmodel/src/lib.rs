@@ -1,0 +1,2 @@
+//! Data loading, UniSRec-style sequential recommenders, training and
+//! full-ranking evaluation.
