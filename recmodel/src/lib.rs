@@ -1,4 +1,6 @@
 //! Data loading, UniSRec-style sequential recommenders, training and
 //! full-ranking evaluation.
 
+pub mod data;
+pub mod metrics;
 pub mod shared;
