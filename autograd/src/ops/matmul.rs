@@ -5,9 +5,10 @@ use crate::gemm::{sgemm, MatRef};
 use crate::graph::{Graph, Var};
 use rayon::prelude::*;
 
+/// The stored row-major `rows x cols` matrix, transposed when `transposed`.
 fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> MatRef<'_> {
     if transposed {
-        MatRef::new(data, cols, rows).t()
+        MatRef::new(data, rows, cols).t()
     } else {
         MatRef::new(data, rows, cols)
     }

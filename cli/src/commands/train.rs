@@ -1,12 +1,153 @@
-//! `mporec train`.
+//! `mporec train`: fine-tune UniSRec on a dataset and report test metrics.
 
+use anyhow::Context;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use recmodel::data::{load_features, load_unisrec, Batching};
+use recmodel::error::ModelError;
+use recmodel::evaluate::evaluate;
+use recmodel::model::{Setting, UniSRec, UniSRecConfig};
+use recmodel::train::{train, EpochReport, TrainConfig, TrainObserver};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 /// Options of `mporec train`.
 #[derive(Args)]
-pub struct TrainArgs {}
+pub struct TrainArgs {
+    /// Dataset folder in UniSRec's processed format (NAME.train.inter, ...).
+    #[arg(long)]
+    data: PathBuf,
+    /// Item text features: raw little-endian f32, one row per item index.
+    #[arg(long)]
+    features: PathBuf,
+    /// Item representation: text and item ID (transductive) or text only (inductive).
+    #[arg(long, default_value = "transductive")]
+    setting: Setting,
+    /// Batching of training rows: bucketed (rows of similar length together) or random.
+    #[arg(long, default_value = "bucketed")]
+    batching: Batching,
+    /// Maximum number of epochs.
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    /// Stop after this many epochs without a better validation NDCG@10.
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    /// Training rows per batch.
+    #[arg(long, default_value_t = 2048)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seed of initialisation, batching, dropout and gate noise.
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
+    /// Output folder for best.ckpt, metrics.jsonl and test_metrics.json.
+    #[arg(long)]
+    out: PathBuf,
+}
 
-/// Runs the subcommand.
-pub fn run(_args: TrainArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+struct Progress {
+    bar: Option<ProgressBar>,
+    metrics: BufWriter<File>,
+    metrics_path: PathBuf,
+    rows: usize,
+    started: std::time::Instant,
+}
+
+impl TrainObserver for Progress {
+    fn epoch_started(&mut self, epoch: usize, batches: usize) {
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        self.bar = Some(bar);
+        self.rows = 0;
+        self.started = std::time::Instant::now();
+    }
+
+    fn batch_finished(&mut self, _epoch: usize, loss: f32, rows: usize) {
+        self.rows += rows;
+        if let Some(bar) = &self.bar {
+            let rate = self.rows as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("loss {loss:.4}  {rate:.0} seq/s"));
+            bar.inc(1);
+        }
+    }
+
+    fn epoch_finished(&mut self, report: &EpochReport) -> Result<(), ModelError> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let io = |source| ModelError::Io { path: self.metrics_path.clone(), source };
+        let line = serde_json::to_string(report).expect("epoch reports serialize");
+        writeln!(self.metrics, "{line}").map_err(io)?;
+        self.metrics.flush().map_err(|source| ModelError::Io { path: self.metrics_path.clone(), source })?;
+        eprintln!(
+            "epoch {:>3}  loss {:.4}  {:.1} s  valid {}{}",
+            report.epoch,
+            report.loss,
+            report.seconds,
+            report.valid,
+            if report.improved { "  *" } else { "" }
+        );
+        Ok(())
+    }
+}
+
+/// Runs `mporec train`.
+///
+/// # Errors
+/// Unreadable or malformed inputs, an unwritable output folder, or a
+/// diverging loss.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let dataset = load_unisrec(&args.data)?;
+    let features = load_features(&args.features, dataset.num_items)?;
+    let config = UniSRecConfig::new(dataset.num_items, features.shape()[1], args.setting);
+    let (model, mut params) = UniSRec::init(config, args.seed);
+    tracing::info!(
+        dataset = %dataset.name,
+        items = dataset.num_items,
+        train_rows = dataset.train.len(),
+        text_dim = features.shape()[1],
+        parameters = params.num_elements(),
+        setting = %args.setting,
+        "training UniSRec"
+    );
+
+    fs::create_dir_all(&args.out).with_context(|| format!("failed to create output folder {}", args.out.display()))?;
+    let metrics_path = args.out.join("metrics.jsonl");
+    let metrics = File::create(&metrics_path).with_context(|| format!("failed to create {}", metrics_path.display()))?;
+    let mut progress = Progress { bar: None, metrics: BufWriter::new(metrics), metrics_path, rows: 0, started: std::time::Instant::now() };
+
+    let train_config = TrainConfig {
+        epochs: args.epochs,
+        patience: args.patience,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        batching: args.batching,
+    };
+    let checkpoint = args.out.join("best.ckpt");
+    let outcome = train(&model, &mut params, &dataset, &features, &train_config, Some(checkpoint), &mut progress)?;
+    tracing::info!(best_epoch = outcome.best_epoch, epochs_run = outcome.epochs.len(), "training finished");
+
+    let test = evaluate(&model, &params, &features, &dataset.test)?;
+    write_test_metrics(&args.out.join("test_metrics.json"), &test.metrics, Some(outcome.best_epoch))?;
+    println!("{}", test.metrics);
+    Ok(())
+}
+
+/// Writes the test metrics as one JSON object, with the best epoch when known.
+pub fn write_test_metrics(path: &Path, metrics: &recmodel::metrics::RankingMetrics, best_epoch: Option<usize>) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(metrics)?;
+    if let (Some(epoch), Some(obj)) = (best_epoch, value.as_object_mut()) {
+        obj.insert("best_epoch".into(), epoch.into());
+    }
+    let text = serde_json::to_string_pretty(&value)? + "\n";
+    recmodel::checkpoint::write_atomic(path, text.as_bytes())?;
+    Ok(())
 }
