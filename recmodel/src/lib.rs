@@ -7,5 +7,6 @@ pub mod evaluate;
 pub mod model;
 pub mod data;
 pub mod metrics;
+pub mod popularity;
 pub mod shared;
 pub mod train;
