@@ -1,0 +1,313 @@
+//! Decomposition of a matrix into an MPO by a left-to-right sweep of thin
+//! SVDs, with truncation of the bond dimensions.
+
+use crate::error::{check_finite, Axis, Error, Result};
+use crate::factor::{check_factors, pad_factor_lists};
+use crate::linalg::{matmul, swap_middle, thin_svd, SvdMethod, ThinSvd, View};
+use crate::mpo::Mpo;
+use crate::shape::{full_bond_dims, MpoShape};
+
+/// How many singular values each bond keeps.
+///
+/// Every criterion that is set caps the bond, and the smallest cap wins.
+/// A bond always keeps at least one singular value.
+///
+/// ```
+/// use tensornet::Truncation;
+/// let t = Truncation { max_bond: Some(64), cutoff: Some(1e-3), ..Truncation::none() };
+/// assert!(t.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Truncation {
+    /// Maximum bond dimension. A value above a bond's full dimension keeps
+    /// the full dimension, which the report lists in
+    /// [`TruncationReport::max_bond_above_full`].
+    pub max_bond: Option<usize>,
+    /// Relative singular-value cutoff: singular values below
+    /// `cutoff * s_max` of the same bond are dropped.
+    pub cutoff: Option<f64>,
+    /// Per-bond discarded-weight budget: the most singular values are
+    /// dropped whose squares add up to at most this absolute value.
+    pub max_discarded_weight: Option<f64>,
+}
+
+impl Truncation {
+    /// No truncation: every bond keeps every nonzero and zero singular value
+    /// the SVD returns.
+    pub fn none() -> Self {
+        Truncation::default()
+    }
+
+    /// Truncation to at most `max_bond` on every bond.
+    pub fn max_bond(max_bond: usize) -> Self {
+        Truncation { max_bond: Some(max_bond), ..Truncation::default() }
+    }
+
+    /// Checks the ranges of the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTruncation`] for `max_bond = 0`, a cutoff outside
+    /// `[0, 1]`, or a negative or non-finite discarded-weight budget.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_bond == Some(0) {
+            return Err(Error::InvalidTruncation { option: "max_bond", value: 0.0, reason: "must be at least 1" });
+        }
+        if let Some(c) = self.cutoff {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(Error::InvalidTruncation { option: "cutoff", value: c, reason: "must be in [0, 1]" });
+            }
+        }
+        if let Some(w) = self.max_discarded_weight {
+            if !w.is_finite() || w < 0.0 {
+                return Err(Error::InvalidTruncation {
+                    option: "max_discarded_weight",
+                    value: w,
+                    reason: "must be finite and at least 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of leading singular values to keep out of the descending `s`.
+    pub(crate) fn keep(&self, s: &[f64]) -> usize {
+        let mut keep = s.len();
+        if let Some(max_bond) = self.max_bond {
+            keep = keep.min(max_bond);
+        }
+        if let (Some(cutoff), Some(&s_max)) = (self.cutoff, s.first()) {
+            keep = keep.min(s.iter().take_while(|&&x| x >= cutoff * s_max).count());
+        }
+        if let Some(budget) = self.max_discarded_weight {
+            let mut dropped = 0.0;
+            let mut tail = s.len();
+            while tail > 1 && dropped + s[tail - 1] * s[tail - 1] <= budget {
+                dropped += s[tail - 1] * s[tail - 1];
+                tail -= 1;
+            }
+            keep = keep.min(tail);
+        }
+        keep.max(1).min(s.len().max(1))
+    }
+}
+
+/// What a decomposition or re-compression kept and dropped.
+///
+/// Bond `k` (from 1 to `n - 1`) joins core `k - 1` and core `k`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TruncationReport {
+    /// Kept bond dimensions `d_0, ..., d_n`, boundary 1s included.
+    pub bond_dims: Vec<usize>,
+    /// Full bond dimensions of the factor lists, see [`full_bond_dims`].
+    pub full_bond_dims: Vec<usize>,
+    /// Discarded weight `eps_k^2` (sum of the dropped squared singular
+    /// values) of each internal bond `1 ..= n - 1`, in order.
+    pub discarded_weight: Vec<f64>,
+    /// Internal bonds where the requested `max_bond` exceeded the full
+    /// dimension, so that the full dimension was kept.
+    pub max_bond_above_full: Vec<usize>,
+    /// Frobenius norm of the matrix before truncation.
+    pub norm: f64,
+}
+
+impl TruncationReport {
+    /// `sqrt(sum_k eps_k^2)`: the Frobenius error `||W - W'||_F` of the
+    /// truncated MPO.
+    ///
+    /// Each SVD of the sweep sees what the earlier truncations left, with
+    /// orthonormal cores on its left (and, for [`Mpo::truncate`], on its
+    /// right), so the dropped parts are orthogonal and their weights add:
+    /// the error equals this value up to rounding.
+    pub fn error(&self) -> f64 {
+        self.discarded_weight.iter().sum::<f64>().sqrt()
+    }
+
+    /// [`TruncationReport::error`] divided by the norm of the matrix
+    /// (0 for a zero matrix).
+    pub fn relative_error(&self) -> f64 {
+        if self.norm > 0.0 {
+            self.error() / self.norm
+        } else {
+            0.0
+        }
+    }
+}
+
+fn widen(data: &[f32]) -> Vec<f64> {
+    data.iter().map(|&x| x as f64).collect()
+}
+
+fn narrow(data: &[f64]) -> Vec<f32> {
+    data.iter().map(|&x| x as f32).collect()
+}
+
+/// Bookkeeping of one sweep: discarded weight and the bonds whose requested
+/// maximum exceeded the full dimension.
+struct SweepLog {
+    discarded: Vec<f64>,
+    above_full: Vec<usize>,
+    bonds: Vec<usize>,
+}
+
+impl SweepLog {
+    fn new(n: usize) -> Self {
+        SweepLog { discarded: Vec::with_capacity(n.saturating_sub(1)), above_full: Vec::new(), bonds: vec![1] }
+    }
+
+    /// Chooses the kept dimension of bond `bond` from its SVD and records it.
+    fn record(&mut self, bond: usize, svd: &ThinSvd, truncation: &Truncation, full: usize) -> usize {
+        let keep = truncation.keep(&svd.s);
+        self.discarded.push(svd.s[keep..].iter().map(|x| x * x).sum());
+        if truncation.max_bond.is_some_and(|m| m > full) {
+            self.above_full.push(bond);
+        }
+        self.bonds.push(keep);
+        keep
+    }
+
+    fn finish(mut self, full_bond_dims: Vec<usize>, norm: f64) -> TruncationReport {
+        self.bonds.push(1);
+        TruncationReport {
+            bond_dims: self.bonds,
+            full_bond_dims,
+            discarded_weight: self.discarded,
+            max_bond_above_full: self.above_full,
+            norm,
+        }
+    }
+}
+
+impl Mpo {
+    /// Decomposes the row-major `out_dim x in_dim` matrix `matrix` into an
+    /// MPO with row factors `rows` (splitting `out_dim`) and column factors
+    /// `cols` (splitting `in_dim`), truncating as `truncation` says.
+    ///
+    /// The matrix is reshaped to `(i_0..i_{n-1}, j_0..j_{n-1})`, and a
+    /// left-to-right sweep unfolds the remainder to
+    /// `(d_k i_k j_k, rest)`, takes its thin SVD in `f64`, keeps `U` as core
+    /// `k` and carries `S V^T` on. The result is left-canonical: every core
+    /// but the last has orthonormal columns as a `[d_k i_k j_k, d_{k+1}]`
+    /// matrix, and the last holds the norm. Without truncation the bonds are
+    /// the full ones, `min(prod_{m<=k} i_m j_m, prod_{m>k} i_m j_m)`.
+    ///
+    /// Lists of different lengths are padded with 1s, as
+    /// [`crate::pad_factor_lists`] does.
+    ///
+    /// # Errors
+    /// [`Error::Length`] when `matrix.len() != out_dim * in_dim`,
+    /// [`Error::FactorProduct`] or [`Error::InvalidFactors`] for a factor
+    /// list that does not split its dimension, [`Error::NonFinite`] for a NaN
+    /// or infinite entry, [`Error::InvalidTruncation`] for a bad option,
+    /// [`Error::SvdFailed`] when an SVD does not converge.
+    pub fn decompose(
+        matrix: &[f32],
+        out_dim: usize,
+        in_dim: usize,
+        rows: &[usize],
+        cols: &[usize],
+        truncation: &Truncation,
+    ) -> Result<(Mpo, TruncationReport)> {
+        Mpo::decompose_with(matrix, out_dim, in_dim, rows, cols, truncation, SvdMethod::Auto)
+    }
+
+    /// [`Mpo::decompose`] with a chosen SVD method, for benchmarks.
+    ///
+    /// # Errors
+    /// As [`Mpo::decompose`].
+    pub fn decompose_with(
+        matrix: &[f32],
+        out_dim: usize,
+        in_dim: usize,
+        rows: &[usize],
+        cols: &[usize],
+        truncation: &Truncation,
+        method: SvdMethod,
+    ) -> Result<(Mpo, TruncationReport)> {
+        if matrix.len() != out_dim * in_dim {
+            return Err(Error::Length {
+                what: "matrix".into(),
+                shape: vec![out_dim, in_dim],
+                expected: out_dim * in_dim,
+                len: matrix.len(),
+            });
+        }
+        check_factors(Axis::Rows, rows, out_dim)?;
+        check_factors(Axis::Cols, cols, in_dim)?;
+        truncation.validate()?;
+        check_finite(|| "matrix".to_string(), matrix)?;
+        let (rows, cols) = pad_factor_lists(rows, cols);
+        let n = rows.len();
+        let full = full_bond_dims(&rows, &cols);
+
+        // `rest` is laid out [d, I_rest, J_rest], starting from [1, out, in].
+        let mut rest = widen(matrix);
+        let norm = rest.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let (mut d, mut rows_left, mut cols_left) = (1usize, out_dim, in_dim);
+        let mut cores = Vec::with_capacity(n);
+        let mut log = SweepLog::new(n);
+        for k in 0..n - 1 {
+            let (i, j) = (rows[k], cols[k]);
+            rows_left /= i;
+            cols_left /= j;
+
+            // [d, i, I', j, J'] -> [d, i, j, I', J'].
+            let mut unfolding = vec![0.0f64; rest.len()];
+            swap_middle(&rest, d * i, rows_left, j, cols_left, &mut unfolding);
+            let (m, width) = (d * i * j, rows_left * cols_left);
+            let svd = thin_svd(&unfolding, m, width, method)?;
+
+            let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
+            cores.push(narrow(&svd.u_cols(keep)));
+            rest = svd.svt_rows(keep);
+            d = keep;
+        }
+        cores.push(narrow(&rest));
+
+        let report = log.finish(full, norm);
+        let shape = MpoShape::new(rows, cols, report.bond_dims.clone())?;
+        Ok((Mpo { shape, cores }, report))
+    }
+
+    /// Re-compresses the MPO, for example after training: brings it to
+    /// right-canonical form, then sweeps left to right with truncated SVDs.
+    ///
+    /// Because the cores right of each SVD are right-orthonormal and those
+    /// left of it left-orthonormal, the Frobenius error of the result equals
+    /// [`TruncationReport::error`] up to rounding. The result is
+    /// left-canonical. With [`Truncation::none`] the matrix is unchanged up
+    /// to rounding; a bond larger than the rank bound of its unfolding (as
+    /// after identity insertion at a boundary) shrinks to that bound.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a NaN or infinite core element,
+    /// [`Error::InvalidTruncation`] for a bad option,
+    /// [`Error::SvdFailed`] when an SVD does not converge.
+    pub fn truncate(&self, truncation: &Truncation) -> Result<(Mpo, TruncationReport)> {
+        truncation.validate()?;
+        self.check_finite()?;
+        let right = self.right_canonical_chain();
+        let n = self.num_cores();
+        let full = full_bond_dims(self.shape.rows(), self.shape.cols());
+        let norm = right.cores[0].iter().map(|x| x * x).sum::<f64>().sqrt();
+
+        let mut log = SweepLog::new(n);
+        let mut cores = Vec::with_capacity(n);
+        let mut carry = right.cores[0].clone();
+        for k in 0..n - 1 {
+            let d2 = right.bonds[k + 1];
+            let m = carry.len() / d2;
+            let svd = thin_svd(&carry, m, d2, SvdMethod::Auto)?;
+            let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
+            cores.push(narrow(&svd.u_cols(keep)));
+
+            let next = &right.cores[k + 1];
+            let next_cols = next.len() / d2;
+            carry = matmul(View::new(&svd.svt_rows(keep), keep, d2), View::new(next, d2, next_cols));
+        }
+        cores.push(narrow(&carry));
+
+        let report = log.finish(full, norm);
+        let shape = MpoShape::new(self.shape.rows().to_vec(), self.shape.cols().to_vec(), report.bond_dims.clone())?;
+        Ok((Mpo { shape, cores }, report))
+    }
+}

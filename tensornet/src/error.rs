@@ -1,0 +1,146 @@
+//! The error type of the crate.
+
+use std::fmt;
+
+/// Which side of a `[out, in]` weight a factor list splits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// The output dimension, split by the row factors `i_k`.
+    Rows,
+    /// The input dimension, split by the column factors `j_k`.
+    Cols,
+}
+
+impl fmt::Display for Axis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Axis::Rows => "row",
+            Axis::Cols => "column",
+        })
+    }
+}
+
+/// Errors of factorization, decomposition, truncation and contraction.
+///
+/// Each variant carries the values needed to read the failure as a sentence,
+/// for example `row factors [3, 4, 4] multiply to 48, but the dimension is 300`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A factor list whose product differs from the dimension it splits.
+    #[error("{axis} factors {factors:?} multiply to {product}, but the dimension is {dim}")]
+    FactorProduct {
+        /// The side the list splits.
+        axis: Axis,
+        /// The list as given.
+        factors: Vec<usize>,
+        /// The product of the list.
+        product: usize,
+        /// The dimension the list should split.
+        dim: usize,
+    },
+    /// A factor list that is empty or contains a zero.
+    #[error("{axis} factors {factors:?} are invalid: every factor must be at least 1 and the list must not be empty")]
+    InvalidFactors {
+        /// The side the list splits.
+        axis: Axis,
+        /// The list as given.
+        factors: Vec<usize>,
+    },
+    /// A dimension that cannot be factorized, such as 0.
+    #[error("cannot split the {axis} dimension {dim} into {cores} factors: {reason}")]
+    InvalidDimension {
+        /// The side being split.
+        axis: Axis,
+        /// The dimension.
+        dim: usize,
+        /// The requested number of factors.
+        cores: usize,
+        /// Why it failed.
+        reason: &'static str,
+    },
+    /// A matrix or core buffer whose length does not match its shape.
+    #[error("{what}: shape {shape:?} needs {expected} elements but the buffer has {len}")]
+    Length {
+        /// What the buffer is, such as `matrix` or `core 2`.
+        what: String,
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// The product of the shape.
+        expected: usize,
+        /// The buffer length.
+        len: usize,
+    },
+    /// A NaN or infinite element.
+    #[error("{what} element {index} is {value}; only finite values can be decomposed or contracted")]
+    NonFinite {
+        /// What the buffer is, such as `matrix` or `core 2`.
+        what: String,
+        /// Flat row-major index of the first offending element.
+        index: usize,
+        /// The element.
+        value: f32,
+    },
+    /// A list of cores whose shapes do not chain.
+    #[error("core {index} has shape {shape:?}: {reason}")]
+    CoreShape {
+        /// Position of the core in the chain, from 0.
+        index: usize,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A truncation option outside its range.
+    #[error("invalid truncation option {option} = {value}: {reason}")]
+    InvalidTruncation {
+        /// Option name: `max_bond`, `cutoff` or `max_discarded_weight`.
+        option: &'static str,
+        /// The value given.
+        value: f64,
+        /// The valid range.
+        reason: &'static str,
+    },
+    /// A bond or core index outside the chain.
+    #[error("{what} {index} is out of range: the MPO has {len}")]
+    IndexOutOfRange {
+        /// `bond` or `core`.
+        what: &'static str,
+        /// The index given.
+        index: usize,
+        /// The number of bonds or cores, as text (`6 bonds, 0..=5`).
+        len: String,
+    },
+    /// An input whose last dimension differs from the MPO's input dimension.
+    #[error("{op}: input shape {input:?} does not end in the MPO input dimension {expected}")]
+    InputShape {
+        /// The operation.
+        op: &'static str,
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The MPO's input dimension `prod j_k`.
+        expected: usize,
+    },
+    /// An SVD or eigendecomposition that did not converge.
+    #[error("the SVD of a {rows}x{cols} unfolding did not converge")]
+    SvdFailed {
+        /// Rows of the unfolding.
+        rows: usize,
+        /// Columns of the unfolding.
+        cols: usize,
+    },
+    /// An error from the autograd graph.
+    #[error(transparent)]
+    Autograd(#[from] autograd::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Returns an error naming the first non-finite element of `data`.
+pub(crate) fn check_finite(what: impl FnOnce() -> String, data: &[f32]) -> Result<()> {
+    match data.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(Error::NonFinite { what: what(), index, value: data[index] }),
+        None => Ok(()),
+    }
+}
