@@ -33,6 +33,24 @@ impl<'a> MatRef<'a> {
             col_stride: self.row_stride,
         }
     }
+
+    /// True when every element of the view lies inside `data`. The fields are
+    /// public, so [`sgemm`] checks this before it hands raw pointers to the kernel.
+    fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let (mut low, mut high) = (0i128, 0i128);
+        for (count, stride) in [(self.rows, self.row_stride), (self.cols, self.col_stride)] {
+            let span = (count as i128 - 1) * stride as i128;
+            if span < 0 {
+                low += span;
+            } else {
+                high += span;
+            }
+        }
+        low >= 0 && high < self.data.len() as i128
+    }
 }
 
 /// Work below this many multiply-adds runs on the calling thread.
@@ -50,10 +68,22 @@ unsafe impl Sync for SendPtr {}
 /// call, so the result does not depend on the thread count.
 ///
 /// # Panics
-/// Panics if the inner dimensions differ or `c` is too short.
+/// Panics if the inner dimensions differ, a view reaches outside its slice,
+/// or `c` is too short.
 #[track_caller]
 pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32], ldc: usize) {
     assert_eq!(a.cols, b.rows, "sgemm: inner dimensions differ");
+    for (name, view) in [("a", &a), ("b", &b)] {
+        assert!(
+            view.in_bounds(),
+            "sgemm: operand {name} ({} x {} with strides {}, {}) reaches outside its slice of {} elements",
+            view.rows,
+            view.cols,
+            view.row_stride,
+            view.col_stride,
+            view.data.len()
+        );
+    }
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 {
         return;
@@ -106,8 +136,6 @@ unsafe fn raw_gemm(
     ldc: usize,
 ) {
     let k = a.cols;
-    let a_ptr = a.data.as_ptr().offset(r0 as isize * a.row_stride);
-    let b_ptr = b.data.as_ptr().offset(c0 as isize * b.col_stride);
     let c_ptr = c.add(r0 * ldc + c0);
     if k == 0 {
         for i in 0..(r1 - r0) {
@@ -118,6 +146,9 @@ unsafe fn raw_gemm(
         }
         return;
     }
+    // With k > 0 these offsets stay inside views that `sgemm` checked.
+    let a_ptr = a.data.as_ptr().offset(r0 as isize * a.row_stride);
+    let b_ptr = b.data.as_ptr().offset(c0 as isize * b.col_stride);
     matrixmultiply::sgemm(
         r1 - r0,
         k,

@@ -10,6 +10,9 @@ impl Graph<'_> {
     /// # Errors
     /// When `table` is not 2-D or an id is out of range (the message names it).
     pub fn embedding(&mut self, table: Var, ids: &[usize]) -> Result<Var> {
+        if self.shape(table).len() != 2 {
+            return Err(invalid("embedding", format!("table must be 2-D [vocab, dim], got shape {:?}", self.shape(table))));
+        }
         self.index_select(table, 0, ids)
     }
 

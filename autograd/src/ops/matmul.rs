@@ -137,7 +137,8 @@ impl Graph<'_> {
                 return Err(Error::ShapeMismatch { op: "linear bias", lhs: sw, rhs: self.shape(b).to_vec() });
             }
         }
-        let rows = if d_in == 0 { 0 } else { self.value(x).len() / d_in };
+        // The product of the leading axes, not len / d_in, which breaks when d_in = 0.
+        let rows: usize = sx[..sx.len().saturating_sub(1)].iter().product();
         let mut out = self.alloc(rows * d_out);
         if let Some(b) = bias {
             let bv = self.value(b);
