@@ -119,7 +119,8 @@ impl TruncationReport {
     /// right), so the dropped parts are orthogonal and their weights add:
     /// the error equals this value up to rounding.
     pub fn error(&self) -> f64 {
-        self.discarded_weight.iter().sum::<f64>().sqrt()
+        // A fold from +0.0: `Sum` for floats starts at -0.0, which would print as "-0".
+        self.discarded_weight.iter().fold(0.0, |acc, w| acc + w).sqrt()
     }
 
     /// [`TruncationReport::error`] divided by the norm of the matrix
@@ -157,7 +158,7 @@ impl SweepLog {
     /// Chooses the kept dimension of bond `bond` from its SVD and records it.
     fn record(&mut self, bond: usize, svd: &ThinSvd, truncation: &Truncation, full: usize) -> usize {
         let keep = truncation.keep(&svd.s);
-        self.discarded.push(svd.s[keep..].iter().map(|x| x * x).sum());
+        self.discarded.push(svd.s[keep..].iter().fold(0.0, |acc, x| acc + x * x));
         if truncation.max_bond.is_some_and(|m| m > full) {
             self.above_full.push(bond);
         }

@@ -53,6 +53,7 @@ mod error;
 mod factor;
 mod linalg;
 mod mpo;
+mod random;
 mod shape;
 
 pub use autodiff::{apply_cost, choose_apply, mpo_apply_chain, mpo_linear, mpo_matrix, ApplyCost, ApplyPlan};
@@ -61,4 +62,5 @@ pub use error::{Axis, Error, Result};
 pub use factor::{auto_factor_pair, auto_factors, check_factors, pad_factor_lists, padded_dim, prime_factors};
 pub use linalg::SvdMethod;
 pub use mpo::Mpo;
+pub use random::gaussian_matrix;
 pub use shape::{full_bond_dims, MpoShape};
