@@ -21,6 +21,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Recompute the test metrics of a checkpoint.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Embed item texts with a BERT-family model into a feature file.
+    Embed(commands::embed::EmbedArgs),
     /// Evaluate the popularity baseline.
     Popularity(commands::popularity::PopularityArgs),
     /// Factorize a weight matrix into an MPO and report bonds, parameters and truncation error.
@@ -44,6 +46,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a),
         Command::Evaluate(a) => commands::evaluate::run(a),
+        Command::Embed(a) => commands::embed::run(a),
         Command::Popularity(a) => commands::popularity::run(a),
         Command::Decompose(a) => commands::decompose::run(a),
     };

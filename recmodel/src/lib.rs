@@ -9,4 +9,5 @@ pub mod data;
 pub mod metrics;
 pub mod popularity;
 pub mod shared;
+pub mod text;
 pub mod train;

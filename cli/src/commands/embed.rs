@@ -1,0 +1,122 @@
+//! `mporec embed`: item texts to a feature file with a BERT-family model.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use recmodel::text::{load_item_texts, word_drop_texts, Pooling, TextEncoder};
+
+/// Options of `mporec embed`.
+#[derive(Args)]
+pub struct EmbedArgs {
+    /// Model folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Dataset folder: UniSRec (NAME.item2index with NAME.text), LC-Rec (NAME.item.json) or RecBole (NAME.item).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output feature file: raw little-endian f32, one row per item index
+    /// [default: NAME.MODEL.f32 in the current folder, NAME.MODEL.word-drop.f32 with --word-drop].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Texts per forward pass; texts are sorted by length first, so batches carry little padding.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+    /// Pooling of the token states, overriding the model folder's pooling module.
+    #[arg(long)]
+    pooling: Option<Pooling>,
+    /// L2-normalise each feature vector (true or false), overriding modules.json.
+    #[arg(long)]
+    normalize: Option<bool>,
+    /// Drop each space-separated word with this probability before encoding, as
+    /// pre-training's word-drop augmentation does [0.15 when given without a value].
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.15", value_name = "P")]
+    word_drop: Option<f64>,
+    /// Seed of the word drop.
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
+}
+
+/// Runs the subcommand.
+pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
+    if let Some(p) = args.word_drop {
+        anyhow::ensure!((0.0..=1.0).contains(&p), "--word-drop {p} is outside [0, 1]");
+    }
+    let started = Instant::now();
+
+    let mut encoder = TextEncoder::load(&args.model).with_context(|| format!("failed to load the text model from {}", args.model.display()))?;
+    if let Some(pooling) = args.pooling {
+        encoder.set_pooling(pooling);
+    }
+    if let Some(normalize) = args.normalize {
+        encoder.set_normalize(normalize);
+    }
+
+    let items = load_item_texts(&args.data).with_context(|| format!("failed to read item texts from {}", args.data.display()))?;
+    let texts = match args.word_drop {
+        Some(p) => word_drop_texts(&items.texts, p, args.seed),
+        None => items.texts,
+    };
+    let out = args.out.unwrap_or_else(|| default_output(&items.source, &args.model, args.word_drop.is_some()));
+
+    let bar = ProgressBar::new(texts.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} items  {per_sec}  eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let features = encoder.embed(&texts, args.batch_size as usize, |done| bar.inc(done as u64))?;
+    bar.finish_and_clear();
+
+    write_features(&out, &features)?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        items = texts.len(),
+        dim = encoder.dim(),
+        pooling = %encoder.pooling(),
+        normalize = encoder.normalize(),
+        without_text = items.missing,
+        seconds,
+        items_per_s = texts.len() as f64 / seconds,
+        out = %out.display(),
+        "wrote item features"
+    );
+    Ok(())
+}
+
+/// `NAME.MODEL.f32` in the current folder, NAME from the dataset's text
+/// file and MODEL from the model folder's name.
+fn default_output(source: &Path, model: &Path, word_drop: bool) -> PathBuf {
+    let file_name = source.file_name().and_then(|n| n.to_str()).unwrap_or("items");
+    let dataset = file_name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("items");
+    let model_name = model
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "text".into());
+    let suffix = if word_drop { ".word-drop" } else { "" };
+    PathBuf::from(format!("{dataset}.{model_name}{suffix}.f32"))
+}
+
+/// Writes raw little-endian f32 to a temporary file beside `path`, then
+/// renames it, so an interrupted run never leaves a truncated feature file.
+fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
+    let file_name = path.file_name().with_context(|| format!("output path {} has no file name", path.display()))?;
+    let mut temporary_name = file_name.to_os_string();
+    temporary_name.push(".tmp");
+    let temporary = path.with_file_name(temporary_name);
+
+    let write = || -> std::io::Result<()> {
+        let mut writer = BufWriter::new(File::create(&temporary)?);
+        for value in features {
+            writer.write_all(&value.to_le_bytes())?;
+        }
+        writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temporary, path)
+    };
+    write().with_context(|| format!("failed to write {}", path.display()))
+}

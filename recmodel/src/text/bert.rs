@@ -1,0 +1,278 @@
+//! The BERT encoder's forward pass for inference: plain kernels on `f32`
+//! buffers and [`sgemm`], with no tape.
+
+use std::path::Path;
+
+use autograd::gemm::{sgemm, MatRef};
+use rayon::prelude::*;
+
+use super::config::{require_file, BertConfig};
+use super::error::{Result, TextError};
+use super::kernels;
+use super::weights::{BertWeights, LayerWeights};
+
+/// Rows per rayon task in the row-wise kernels.
+const ROWS_PER_TASK: usize = 32;
+
+/// A BERT encoder with its weights.
+pub struct BertModel {
+    config: BertConfig,
+    weights: BertWeights,
+}
+
+/// Buffers of one forward pass, kept between batches so that their memory
+/// is allocated, and faulted in, once.
+#[derive(Default)]
+pub struct Workspace {
+    hidden: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    projected: Vec<f32>,
+    intermediate: Vec<f32>,
+    lengths: Vec<usize>,
+    seq_len: usize,
+}
+
+/// The last layer's states of a batch, `[batch, seq_len, hidden_size]`,
+/// right-padded to the longest sequence. Padding rows hold no meaningful
+/// values.
+pub struct HiddenStates<'a> {
+    states: &'a [f32],
+    lengths: &'a [usize],
+    seq_len: usize,
+    hidden_size: usize,
+}
+
+impl HiddenStates<'_> {
+    /// Number of sequences.
+    pub fn batch_size(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Tokens of sequence `b`, padding excluded.
+    pub fn len(&self, b: usize) -> usize {
+        self.lengths[b]
+    }
+
+    /// True when the batch contains no sequence.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Returns the states of sequence `b`'s real tokens,
+    /// `[len(b), hidden_size]` row-major.
+    ///
+    /// # Panics
+    /// Panics if `b` is out of range.
+    #[track_caller]
+    pub fn sequence(&self, b: usize) -> &[f32] {
+        let start = b * self.seq_len * self.hidden_size;
+        &self.states[start..start + self.lengths[b] * self.hidden_size]
+    }
+
+    /// Width of each state.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+}
+
+impl BertModel {
+    /// Wraps checked weights; [`BertWeights::from_file`] checks them
+    /// against `config`.
+    pub fn new(config: BertConfig, weights: BertWeights) -> Self {
+        BertModel { config, weights }
+    }
+
+    /// Reads `config.json` and `model.safetensors` from `model_dir`.
+    ///
+    /// # Errors
+    /// As [`BertConfig::from_file`] and [`BertWeights::from_file`].
+    pub fn from_dir(model_dir: &Path) -> Result<Self> {
+        let config_path = require_file(model_dir, "config.json", "the model folder needs the architecture in a Hugging Face config.json")?;
+        let config = BertConfig::from_file(&config_path)?;
+        let weights = BertWeights::from_file(&model_dir.join("model.safetensors"), &config)?;
+        Ok(BertModel::new(config, weights))
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Runs the encoder on a batch of token-id sequences (each with its
+    /// special tokens) and returns the last layer's states.
+    ///
+    /// Sequences are right-padded to the longest one. Each token attends only
+    /// to the real tokens of its own sequence, which is what BERT's additive
+    /// padding mask does: masked keys get a weight of exactly 0 after the
+    /// softmax. Padding rows are not computed as queries.
+    ///
+    /// # Errors
+    /// [`TextError::InvalidInput`] for an empty sequence or one longer than
+    /// `max_position_embeddings`, and [`TextError::TokenId`] for an id
+    /// outside the vocabulary.
+    pub fn forward<'w, S: AsRef<[u32]> + Sync>(&self, sequences: &[S], workspace: &'w mut Workspace) -> Result<HiddenStates<'w>> {
+        self.check_input(sequences)?;
+        let h = self.config.hidden_size;
+        let seq_len = sequences.iter().map(|s| s.as_ref().len()).max().unwrap_or(0);
+        let rows = sequences.len() * seq_len;
+        workspace.seq_len = seq_len;
+        workspace.lengths.clear();
+        workspace.lengths.extend(sequences.iter().map(|s| s.as_ref().len()));
+        for buffer in [&mut workspace.hidden, &mut workspace.context, &mut workspace.projected] {
+            buffer.resize(rows * h, 0.0);
+        }
+        workspace.qkv.resize(rows * 3 * h, 0.0);
+        workspace.intermediate.resize(rows * self.config.intermediate_size, 0.0);
+
+        self.embed(sequences, workspace);
+        for layer in &self.weights.layers {
+            self.attention_block(layer, workspace);
+            self.feed_forward_block(layer, workspace);
+        }
+
+        Ok(HiddenStates {
+            states: &workspace.hidden[..rows * h],
+            lengths: &workspace.lengths,
+            seq_len,
+            hidden_size: h,
+        })
+    }
+
+    fn check_input<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Result<()> {
+        let vocab_size = self.config.vocab_size;
+        for (index, sequence) in sequences.iter().enumerate() {
+            let sequence = sequence.as_ref();
+            if sequence.is_empty() {
+                return Err(TextError::InvalidInput(format!("sequence {index} of the batch has no token")));
+            }
+            if sequence.len() > self.config.max_position_embeddings {
+                return Err(TextError::InvalidInput(format!(
+                    "sequence {index} of the batch has {} tokens, more than max_position_embeddings {}",
+                    sequence.len(),
+                    self.config.max_position_embeddings
+                )));
+            }
+            if let Some(&id) = sequence.iter().find(|&&id| id as usize >= vocab_size) {
+                return Err(TextError::TokenId { path: self.weights.path.clone(), id, vocab_size });
+            }
+        }
+        Ok(())
+    }
+
+    /// `hidden = LayerNorm(word + position + token type 0)` for every real
+    /// token; padding rows become zero.
+    fn embed<S: AsRef<[u32]> + Sync>(&self, sequences: &[S], workspace: &mut Workspace) {
+        let h = self.config.hidden_size;
+        let seq_len = workspace.seq_len;
+        let w = &self.weights;
+        let (word, position, token_type) = (w.word_embeddings.data(), w.position_embeddings.data(), w.token_type_embeddings.row(0));
+        let eps = self.config.layer_norm_eps;
+
+        workspace.hidden.par_chunks_mut(seq_len * h).zip(sequences.par_iter()).for_each(|(block, sequence)| {
+            let sequence = sequence.as_ref();
+            for (t, row) in block.chunks_exact_mut(h).enumerate() {
+                let Some(&id) = sequence.get(t) else {
+                    row.fill(0.0);
+                    continue;
+                };
+                let word_row = &word[id as usize * h..(id as usize + 1) * h];
+                let position_row = &position[t * h..(t + 1) * h];
+                for j in 0..h {
+                    row[j] = word_row[j] + position_row[j] + token_type[j];
+                }
+                kernels::add_layer_norm(row, &[], &[], w.embedding_norm_weight.data(), w.embedding_norm_bias.data(), eps);
+            }
+        });
+    }
+
+    /// `hidden = LayerNorm(hidden + Attention(hidden))`.
+    fn attention_block(&self, layer: &LayerWeights, workspace: &mut Workspace) {
+        let h = self.config.hidden_size;
+        let rows = workspace.lengths.len() * workspace.seq_len;
+
+        // Q, K and V in one product, the bias written first and accumulated onto.
+        let qkv = &mut workspace.qkv[..rows * 3 * h];
+        qkv.par_chunks_mut(3 * h).with_min_len(ROWS_PER_TASK).for_each(|row| row.copy_from_slice(layer.qkv_bias.data()));
+        sgemm(1.0, MatRef::new(&workspace.hidden, rows, h), MatRef::new(layer.qkv_weight.data(), 3 * h, h).t(), 1.0, qkv, 3 * h);
+
+        self.self_attention(workspace);
+
+        sgemm(
+            1.0,
+            MatRef::new(&workspace.context, rows, h),
+            MatRef::new(layer.attention_output_weight.data(), h, h).t(),
+            0.0,
+            &mut workspace.projected,
+            h,
+        );
+        self.residual_layer_norm(
+            workspace,
+            layer.attention_output_bias.data(),
+            layer.attention_norm_weight.data(),
+            layer.attention_norm_bias.data(),
+        );
+    }
+
+    /// `context = softmax(Q K^T / sqrt(head_dim)) V` for each sequence and
+    /// head, over the sequence's real tokens only.
+    fn self_attention(&self, workspace: &mut Workspace) {
+        let h = self.config.hidden_size;
+        let heads = self.config.num_attention_heads;
+        let head_dim = self.config.head_dim();
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let seq_len = workspace.seq_len;
+        let qkv = &workspace.qkv;
+
+        workspace.context.par_chunks_mut(seq_len * h).zip(workspace.lengths.par_iter()).enumerate().for_each(
+            |(b, (context, &len))| {
+                let block = &qkv[b * seq_len * 3 * h..(b + 1) * seq_len * 3 * h];
+                let mut scores = vec![0.0f32; len * len];
+                for head in 0..heads {
+                    // Views into the stacked rows [Q | K | V], each 3h wide.
+                    let view = |offset: usize| MatRef {
+                        data: &block[offset + head * head_dim..],
+                        rows: len,
+                        cols: head_dim,
+                        row_stride: 3 * h as isize,
+                        col_stride: 1,
+                    };
+                    let (query, key, value) = (view(0), view(h), view(2 * h));
+                    sgemm(scale, query, key.t(), 0.0, &mut scores, len);
+                    scores.chunks_exact_mut(len).for_each(kernels::softmax);
+                    sgemm(1.0, MatRef::new(&scores, len, len), value, 0.0, &mut context[head * head_dim..], h);
+                }
+                context[len * h..].fill(0.0);
+            },
+        );
+    }
+
+    /// `hidden = LayerNorm(hidden + FeedForward(hidden))`.
+    fn feed_forward_block(&self, layer: &LayerWeights, workspace: &mut Workspace) {
+        let h = self.config.hidden_size;
+        let inner = self.config.intermediate_size;
+        let rows = workspace.lengths.len() * workspace.seq_len;
+        let activation = self.config.hidden_act;
+
+        let intermediate = &mut workspace.intermediate[..rows * inner];
+        sgemm(1.0, MatRef::new(&workspace.hidden, rows, h), MatRef::new(layer.intermediate_weight.data(), inner, h).t(), 0.0, intermediate, inner);
+        intermediate
+            .par_chunks_mut(inner * ROWS_PER_TASK)
+            .for_each(|block| kernels::add_bias_activate(block, layer.intermediate_bias.data(), activation));
+
+        sgemm(1.0, MatRef::new(intermediate, rows, inner), MatRef::new(layer.output_weight.data(), h, inner).t(), 0.0, &mut workspace.projected, h);
+        self.residual_layer_norm(workspace, layer.output_bias.data(), layer.output_norm_weight.data(), layer.output_norm_bias.data());
+    }
+
+    /// `hidden = LayerNorm(hidden + projected + projected_bias)`, row by row.
+    fn residual_layer_norm(&self, workspace: &mut Workspace, projected_bias: &[f32], weight: &[f32], bias: &[f32]) {
+        let h = self.config.hidden_size;
+        let eps = self.config.layer_norm_eps;
+        workspace
+            .hidden
+            .par_chunks_mut(h)
+            .zip(workspace.projected.par_chunks(h))
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(row, residual)| kernels::add_layer_norm(row, residual, projected_bias, weight, bias, eps));
+    }
+}

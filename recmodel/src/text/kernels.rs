@@ -1,0 +1,283 @@
+//! Row and element kernels of the encoder's inference pass: activations,
+//! softmax and LayerNorm on plain `f32` slices.
+//!
+//! `exp` and `erf` are branch-free polynomial approximations, so the loops
+//! over a slice compile to SIMD code. On x86-64 each slice kernel also has
+//! copies compiled for AVX-512 and for AVX2 with FMA, chosen at run time. The standard
+//! library's `exp` and `libm::erff` do not vectorize, and at several
+//! nanoseconds per call they would take longer than the matrix products of
+//! the feed-forward layers.
+
+use super::config::Activation;
+
+/// `e^x` with a relative error below 2e-7 for `x` in `[-87.3, 88]`;
+/// smaller inputs give 0 and larger ones clamp to `e^88`.
+///
+/// Cephes' `expf` method: `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-6
+/// polynomial for `e^r`, and `2^n` built from the exponent bits.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split into a part exact in f32 and the rest.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding 1.5 * 2^23 rounds to the nearest integer, which then sits in
+    // the low mantissa bits: no branch and no float-to-int conversion.
+    const ROUND: f32 = 12_582_912.0;
+
+    let underflow = x < -87.3;
+    let x = if x > 88.0 { 88.0 } else { x };
+    let x = if underflow { -87.3 } else { x };
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let er = p * r * r + r + 1.0;
+    // 2^n: the exponent field n + 127, from n in the bits of `shifted`.
+    let exponent = shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127);
+    let scale = f32::from_bits(exponent << 23);
+    if underflow {
+        0.0
+    } else {
+        er * scale
+    }
+}
+
+/// The error function with an absolute error below 5e-7.
+///
+/// Abramowitz and Stegun's formula 7.1.26, the one PyTorch's vectorized CPU
+/// `erf` evaluates: `1 - t (a1 + t (a2 + ...)) e^{-x^2}` with
+/// `t = 1 / (1 + p |x|)`, and the sign of `x` restored. The formula's own
+/// error is 1.5e-7. The rest is f32 rounding in the subtraction from 1,
+/// largest for `|x|` near 0, where GELU multiplies it by `x / 2`.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A1: f32 = 0.254_829_6;
+    const A2: f32 = -0.284_496_74;
+    const A3: f32 = 1.421_413_7;
+    const A4: f32 = -1.453_152;
+    const A5: f32 = 1.061_405_4;
+
+    let a = x.abs();
+    let t = 1.0 / (1.0 + P * a);
+    let poly = ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t;
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[inline(always)]
+fn gelu_tanh(x: f32) -> f32 {
+    // tanh(u) = 1 - 2 / (e^{2u} + 1), which stays finite for large |u|.
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    let u = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
+    let tanh = 1.0 - 2.0 / (exp(2.0 * u) + 1.0);
+    0.5 * x * (1.0 + tanh)
+}
+
+/// Lanes of the partial sums below. A reduction into one accumulator is a
+/// chain of dependent additions that the compiler may not reorder, so it
+/// runs at one addition per adder latency. Sixteen independent lanes
+/// vectorize.
+const LANES: usize = 16;
+
+/// `sum(term(x))` over `xs`.
+#[inline(always)]
+fn lane_sum(xs: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += term(x);
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().map(|&x| term(x)).sum::<f32>()
+}
+
+#[inline(always)]
+fn lane_max(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = if x > *a { x } else { *a };
+        }
+    }
+    acc.iter().chain(rest).copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Defines `$name(args)` that runs `$body` compiled for AVX-512 or for
+/// AVX2 + FMA when the processor has them, and for the baseline target
+/// otherwise.
+macro_rules! dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn kernel($($arg: $ty),*) $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    kernel($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    kernel($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the processor supports the features `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the processor supports the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            kernel($($arg),*)
+        }
+    };
+}
+
+dispatch! {
+    /// `x = activation(x + bias)` for every row of `xs`, whose rows are
+    /// `bias.len()` wide.
+    pub fn add_bias_activate(xs: &mut [f32], bias: &[f32], activation: Activation) {
+        for row in xs.chunks_exact_mut(bias.len()) {
+            match activation {
+                Activation::Gelu => row.iter_mut().zip(bias).for_each(|(x, b)| *x = gelu(*x + b)),
+                Activation::GeluTanh => row.iter_mut().zip(bias).for_each(|(x, b)| *x = gelu_tanh(*x + b)),
+                Activation::Relu => row.iter_mut().zip(bias).for_each(|(x, b)| *x = (*x + b).max(0.0)),
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Softmax of one row, in place. A row of length 0 is left as it is.
+    pub fn softmax(row: &mut [f32]) {
+        let max = lane_max(row);
+        row.iter_mut().for_each(|x| *x = exp(*x - max));
+        let inv = 1.0 / lane_sum(row, |x| x);
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+dispatch! {
+    /// `row = LayerNorm(row + residual + residual_bias) * weight + bias` with
+    /// the biased variance, as PyTorch computes it. Pass empty `residual`
+    /// and `residual_bias` slices to normalise `row` alone.
+    pub fn add_layer_norm(row: &mut [f32], residual: &[f32], residual_bias: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
+        if !residual.is_empty() {
+            row.iter_mut().zip(residual).zip(residual_bias).for_each(|((x, r), b)| *x += r + b);
+        }
+        let d = row.len() as f32;
+        let mean = lane_sum(row, |x| x) / d;
+        let var = lane_sum(row, |x| (x - mean) * (x - mean)) / d;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for ((x, w), b) in row.iter_mut().zip(weight).zip(bias) {
+            *x = (*x - mean) * rstd * w + b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_std() {
+        let mut worst = 0.0f32;
+        for i in -8700..=8800 {
+            let x = i as f32 * 0.01;
+            let relative = (exp(x) - x.exp()).abs() / x.exp();
+            worst = worst.max(relative);
+        }
+        assert!(worst < 2e-7, "max relative error {worst}");
+    }
+
+    #[test]
+    fn exp_underflows_to_zero() {
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn erf_matches_libm() {
+        let mut worst = 0.0f32;
+        for i in -6000..=6000 {
+            let x = i as f32 * 0.001;
+            worst = worst.max((erf(x) - libm_erf(x)).abs());
+        }
+        assert!(worst < 5e-7, "max absolute error {worst}");
+    }
+
+    // erf(x) to double precision from its Taylor series (|x| <= 1) and the
+    // continued fraction of erfc (|x| > 1), independent of the code above.
+    fn libm_erf(x: f32) -> f32 {
+        let x = x as f64;
+        let a = x.abs();
+        let value = if a <= 1.0 {
+            let mut term = a;
+            let mut sum = a;
+            for n in 1..40 {
+                term *= -a * a / n as f64;
+                sum += term / (2 * n + 1) as f64;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            let mut fraction = 0.0;
+            for n in (1..200).rev() {
+                fraction = (n as f64 / 2.0) / (a + fraction);
+            }
+            1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + fraction)
+        };
+        (value.copysign(x)) as f32
+    }
+
+    #[test]
+    fn gelu_reference_values() {
+        // GELU(x) = x * Phi(x); Phi(1) = 0.841344746, Phi(-1) = 0.158655254,
+        // Phi(2) = 0.977249868.
+        let mut xs = [1.0, -1.0, 2.0, 0.0];
+        add_bias_activate(&mut xs, &[0.0; 4], Activation::Gelu);
+        assert!((xs[0] - 0.841_344_7).abs() < 1e-6);
+        assert!((xs[1] + 0.158_655_25).abs() < 1e-6);
+        assert!((xs[2] - 1.954_499_7).abs() < 1e-6);
+        assert_eq!(xs[3], 0.0);
+    }
+
+    #[test]
+    fn softmax_sums_to_one() {
+        let mut row = [1.0, 2.0, 3.0, -1e9];
+        softmax(&mut row);
+        // e^0 / (e^-2 + e^-1 + e^0) for the largest entry.
+        let expected = 1.0 / ((-2.0f32).exp() + (-1.0f32).exp() + 1.0);
+        assert!((row[2] - expected).abs() < 1e-6);
+        assert_eq!(row[3], 0.0);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn layer_norm_unit_weights() {
+        // x + r + b = [1, 2, 3, 4]: mean 2.5, biased variance 1.25.
+        let mut row = [0.0, 1.0, 2.0, 3.0];
+        add_layer_norm(&mut row, &[0.5; 4], &[0.5; 4], &[1.0; 4], &[0.0; 4], 0.0);
+        let rstd = 1.0 / 1.25f32.sqrt();
+        assert!((row[0] + 1.5 * rstd).abs() < 1e-6);
+        assert!((row[3] - 1.5 * rstd).abs() < 1e-6);
+    }
+}
