@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::shape::MpoShape;
 use autograd::{Graph, Var};
 
-/// Which way [`mpo_linear`] multiplies an input by the MPO's matrix.
+/// Evaluation plan of [`mpo_linear`] for multiplying an input by the MPO's matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApplyPlan {
     /// Contract the cores into `W` ([`mpo_matrix`]), then one GEMM with the input.
@@ -129,8 +129,8 @@ pub fn mpo_matrix(g: &mut Graph<'_>, shape: &MpoShape, cores: &[Var]) -> Result<
 /// Multiplies `x` (`[..., in]`) by the MPO's matrix without forming it,
 /// differentiably in `x` and the cores: `y = x W^T`, shape `[..., out]`.
 ///
-/// The cores are applied right to left, one GEMM each; the input state of
-/// every core is kept for the backward pass when anything needs a gradient.
+/// The cores are applied right to left with one GEMM each. When an input
+/// needs a gradient, the state before every core is kept for the backward pass.
 ///
 /// # Errors
 /// [`Error::InputShape`] when the last dimension of `x` is not `in`, and

@@ -64,7 +64,7 @@ impl Chain {
 impl Mpo {
     /// Returns the left-canonical form: every core but the last is
     /// left-orthonormal, that is `[d_k i_k j_k, d_{k+1}]` has orthonormal
-    /// columns, and the last core holds the norm.
+    /// columns, and the last core carries the norm.
     ///
     /// A bond larger than its rank bound `min(d_k i_k j_k, d_{k+1})` shrinks
     /// to it; the matrix is unchanged up to rounding.
@@ -74,14 +74,14 @@ impl Mpo {
 
     /// Returns the right-canonical form: every core but the first is
     /// right-orthonormal, that is `[d_k, i_k j_k d_{k+1}]` has orthonormal
-    /// rows, and the first core holds the norm.
+    /// rows, and the first core carries the norm.
     pub fn right_canonical(&self) -> Mpo {
         self.mixed_canonical_unchecked(0)
     }
 
     /// Returns the mixed-canonical form with centre `center`: cores before it
     /// left-orthonormal, cores after it right-orthonormal. The centre core
-    /// then holds the norm, and its Frobenius norm equals the matrix's.
+    /// then carries the norm: its Frobenius norm equals the matrix's.
     ///
     /// ```
     /// use tensornet::{Mpo, Truncation};
@@ -153,8 +153,8 @@ impl Mpo {
         Ok(self.split_sweep()?.0)
     }
 
-    /// The left-to-right SVD sweep over the right-canonical form shared by
-    /// [`Mpo::bond_spectra`] and [`Mpo::symmetric_canonical`].
+    /// Sweeps left to right with untruncated SVDs over the right-canonical
+    /// form, for [`Mpo::bond_spectra`] and [`Mpo::symmetric_canonical`].
     fn split_sweep(&self) -> Result<(Mpo, Vec<Vec<f64>>)> {
         let mut chain = self.right_canonical_chain();
         let n = chain.cores.len();

@@ -139,9 +139,10 @@ pub(crate) struct ChainStates {
 /// Multiplies the batch `x` (`[batch, in]`, row-major) by the matrix of the
 /// MPO without forming it: `y = x W^T`, `[batch, out]`.
 ///
-/// The state before core `k` is `[P, batch, Q, j_k, d_{k+1}]`; one GEMM with
-/// the reordered core contracts `(j_k, d_{k+1})`, and moving `i_k` to the
-/// front gives the state of core `k - 1`. Cores are applied right to left.
+/// Cores are applied right to left. The state before core `k` is
+/// `[P, batch, Q, j_k, d_{k+1}]`, and one GEMM with the reordered core
+/// contracts `(j_k, d_{k+1})`. Moving `i_k` to the front of the result gives
+/// the state before core `k - 1`.
 pub(crate) fn chain_apply(shape: &MpoShape, cores: &[&[f32]], x: &[f32], batch: usize, keep: bool) -> (Vec<f32>, ChainStates) {
     let n = shape.num_cores();
     let mut states = Vec::new();

@@ -91,7 +91,7 @@ impl Truncation {
     }
 }
 
-/// What a decomposition or re-compression kept and dropped.
+/// Record of the singular values a decomposition or re-compression kept and dropped.
 ///
 /// Bond `k` (from 1 to `n - 1`) joins core `k - 1` and core `k`.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,10 +114,10 @@ impl TruncationReport {
     /// `sqrt(sum_k eps_k^2)`: the Frobenius error `||W - W'||_F` of the
     /// truncated MPO.
     ///
-    /// Each SVD of the sweep sees what the earlier truncations left, with
-    /// orthonormal cores on its left (and, for [`Mpo::truncate`], on its
-    /// right), so the dropped parts are orthogonal and their weights add:
-    /// the error equals this value up to rounding.
+    /// Each SVD of the sweep factorizes what the earlier truncations left,
+    /// with orthonormal cores on its left (and, for [`Mpo::truncate`], on its
+    /// right). The dropped parts are therefore orthogonal and their weights
+    /// add, so the error equals this value up to rounding.
     pub fn error(&self) -> f64 {
         // A fold from +0.0: `Sum` for floats starts at -0.0, which would print as "-0".
         self.discarded_weight.iter().fold(0.0, |acc, w| acc + w).sqrt()
@@ -181,7 +181,7 @@ impl SweepLog {
 impl Mpo {
     /// Decomposes the row-major `out_dim x in_dim` matrix `matrix` into an
     /// MPO with row factors `rows` (splitting `out_dim`) and column factors
-    /// `cols` (splitting `in_dim`), truncating as `truncation` says.
+    /// `cols` (splitting `in_dim`), truncating each bond by `truncation`.
     ///
     /// The matrix is reshaped to `(i_0..i_{n-1}, j_0..j_{n-1})`, and a
     /// left-to-right sweep unfolds the remainder to
@@ -258,8 +258,9 @@ impl Mpo {
             let svd = thin_svd(&unfolding, m, width, method)?;
 
             let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
-            cores.push(narrow(&svd.u_cols(keep)));
-            rest = svd.svt_rows(keep);
+            let (u, svt) = svd.into_truncated(keep);
+            cores.push(narrow(&u));
+            rest = svt;
             d = keep;
         }
         cores.push(narrow(&rest));
@@ -276,8 +277,8 @@ impl Mpo {
     /// left of it left-orthonormal, the Frobenius error of the result equals
     /// [`TruncationReport::error`] up to rounding. The result is
     /// left-canonical. With [`Truncation::none`] the matrix is unchanged up
-    /// to rounding; a bond larger than the rank bound of its unfolding (as
-    /// after identity insertion at a boundary) shrinks to that bound.
+    /// to rounding, but a bond larger than the rank bound of its unfolding
+    /// shrinks to that bound, as after identity insertion at a boundary.
     ///
     /// # Errors
     /// [`Error::NonFinite`] for a NaN or infinite core element,
@@ -299,11 +300,12 @@ impl Mpo {
             let m = carry.len() / d2;
             let svd = thin_svd(&carry, m, d2, SvdMethod::Auto)?;
             let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
-            cores.push(narrow(&svd.u_cols(keep)));
+            let (u, svt) = svd.into_truncated(keep);
+            cores.push(narrow(&u));
 
             let next = &right.cores[k + 1];
             let next_cols = next.len() / d2;
-            carry = matmul(View::new(&svd.svt_rows(keep), keep, d2), View::new(next, d2, next_cols));
+            carry = matmul(View::new(&svt, keep, d2), View::new(next, d2, next_cols));
         }
         cores.push(narrow(&carry));
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Which side of a `[out, in]` weight a factor list splits.
+/// Side of an `[out, in]` weight that a factor list splits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Axis {
     /// The output dimension, split by the row factors `i_k`.
@@ -56,13 +56,13 @@ pub enum Error {
         dim: usize,
         /// The requested number of factors.
         cores: usize,
-        /// Why it failed.
+        /// Reason for the failure.
         reason: &'static str,
     },
     /// A matrix or core buffer whose length does not match its shape.
     #[error("{what}: shape {shape:?} needs {expected} elements but the buffer has {len}")]
     Length {
-        /// What the buffer is, such as `matrix` or `core 2`.
+        /// Name of the buffer, such as `matrix` or `core 2`.
         what: String,
         /// The declared shape.
         shape: Vec<usize>,
@@ -74,7 +74,7 @@ pub enum Error {
     /// A NaN or infinite element.
     #[error("{what} element {index} is {value}; only finite values can be decomposed or contracted")]
     NonFinite {
-        /// What the buffer is, such as `matrix` or `core 2`.
+        /// Name of the buffer, such as `matrix` or `core 2`.
         what: String,
         /// Flat row-major index of the first offending element.
         index: usize,
@@ -88,7 +88,7 @@ pub enum Error {
         index: usize,
         /// Its shape.
         shape: Vec<usize>,
-        /// What is wrong with it.
+        /// The problem with the shape.
         reason: String,
     },
     /// A truncation option outside its range.

@@ -44,7 +44,7 @@ pub fn prime_factors(dim: usize) -> Vec<usize> {
 ///    smallest, therefore sit at the ends.
 ///
 /// A prime `dim` gives `[1, ..., 1, dim, 1, ..., 1]`: a valid factorization
-/// whose central core holds the whole matrix. To avoid that, pad the
+/// whose central core contains the whole matrix. To avoid that, pad the
 /// dimension with zeros up to [`padded_dim`] and factorize the padded one.
 ///
 /// ```

@@ -87,7 +87,7 @@ impl Mpo {
         Mpo::from_cores(shape, cores.iter().map(|t| t.data().to_vec()).collect())
     }
 
-    /// The factor lists and bond dimensions.
+    /// Returns the factor lists and bond dimensions.
     pub fn shape(&self) -> &MpoShape {
         &self.shape
     }
@@ -115,12 +115,12 @@ impl Mpo {
         &mut self.cores[k]
     }
 
-    /// All cores in chain order.
+    /// Returns all cores in chain order.
     pub fn cores(&self) -> &[Vec<f32>] {
         &self.cores
     }
 
-    /// The cores as 4-D tensors.
+    /// Copies the cores into 4-D tensors.
     pub fn to_tensors(&self) -> Vec<Tensor> {
         (0..self.num_cores())
             .map(|k| Tensor::new(self.shape.core_shape(k).to_vec(), self.cores[k].clone()).expect("core lengths match their shapes"))
@@ -215,7 +215,7 @@ impl Mpo {
         Ok(())
     }
 
-    /// An MPO of the given shape whose cores are all zeros.
+    /// Creates an MPO of the given shape whose cores are all zeros.
     pub fn zeros(shape: MpoShape) -> Self {
         let cores = shape.params_per_core().into_iter().map(|len| vec![0.0; len]).collect();
         Mpo { shape, cores }

@@ -88,7 +88,7 @@ impl MpoShape {
         Ok(MpoShape { rows, cols, bond_dims })
     }
 
-    /// The shape with the full bond dimensions of [`full_bond_dims`].
+    /// Builds the shape with the full bond dimensions of [`full_bond_dims`].
     ///
     /// # Errors
     /// As [`MpoShape::new`].
@@ -153,7 +153,7 @@ impl MpoShape {
         self.out_dim() * self.in_dim()
     }
 
-    /// The central core(s): every core with the largest parameter count.
+    /// Returns the central core(s): every core with the largest parameter count.
     ///
     /// This is not index `(n - 1) / 2`, which lands on an inserted identity
     /// core once cores are inserted. When two or more cores tie, as can

@@ -8,7 +8,7 @@ use autograd::{Graph, ParamStore, Tensor};
 use common::{gaussian, relative_error};
 use tensornet::{apply_cost, choose_apply, mpo_apply_chain, mpo_linear, mpo_matrix, ApplyPlan, Mpo, MpoShape, Truncation};
 
-/// A small MPO with uneven factors and bonds 1, 4, 6, 1, so that a
+/// Decomposes a 12x18 matrix into a small MPO with uneven factors and bonds 1, 4, 6, 1, so that a
 /// transposed index in any kernel changes the result.
 fn small_mpo() -> Mpo {
     let w = gaussian(12, 18, 1);

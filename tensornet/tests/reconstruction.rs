@@ -21,7 +21,7 @@ fn decompose_768x768_literature_bonds() {
     assert_eq!(report.full_bond_dims, vec![1, 12, 192, 192, 12, 1]);
     // 12*12 + 12*16*192 + 192*16*192 + 192*16*12 + 12*12.
     assert_eq!(mpo.shape().num_params(), 663_840);
-    // The central core holds I*J = 589,824 parameters.
+    // Without truncation the central core has I*J = 589,824 parameters.
     assert_eq!(mpo.shape().central_cores(), vec![2]);
     assert_eq!(mpo.shape().params_per_core()[2], 589_824);
     assert!(relative_error(&mpo.to_dense(), &w) <= EXACT_TOLERANCE);
@@ -41,8 +41,8 @@ fn decompose_3072x768_literature_bonds() {
 #[test]
 fn decompose_300x768_paper_lists() {
     // Rows [2,3,5,5,2] and columns [3,4,4,4,4] give 261,284 parameters per
-    // expert: 36 + 5,184 + 230,400 + 25,600 + 64, so eight experts hold
-    // 2,090,272 (the paper's 2.1 M) and 247,072 without the central cores (0.25 M).
+    // MoE expert: 36 + 5,184 + 230,400 + 25,600 + 64. Eight experts have
+    // 2,090,272, and 247,072 without their central cores.
     let w = gaussian(300, 768, 3);
     let (mpo, _) = Mpo::decompose(&w, 300, 768, &[2, 3, 5, 5, 2], &[3, 4, 4, 4, 4], &Truncation::none()).unwrap();
     assert_eq!(mpo.shape().bond_dims(), &[1, 6, 72, 160, 8, 1]);

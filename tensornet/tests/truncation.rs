@@ -15,8 +15,8 @@ fn sum_of_squares(values: &[f64]) -> f64 {
 
 #[test]
 fn sweep_error_equals_reported() {
-    // Each SVD of the sweep sees the remainder of the earlier truncations
-    // with orthonormal cores on its left, so ||W - W'||^2 = sum_k eps_k^2.
+    // Each SVD of the sweep factorizes the remainder of the earlier
+    // truncations, with orthonormal cores on its left, so ||W - W'||^2 = sum_k eps_k^2.
     let w = decaying(300, 768, 1);
     for max_bond in [4, 16, 48] {
         let (mpo, report) = Mpo::decompose(&w, 300, 768, &ROWS, &COLS, &Truncation::max_bond(max_bond)).unwrap();
@@ -75,7 +75,7 @@ fn max_bond_above_full_reported() {
     assert!(report.discarded_weight[2] > 0.0);
 }
 
-/// The dense matrix of a random MPO with bond dimension `bond`, plus
+/// Returns the dense matrix of a random MPO with bond dimension `bond`, plus
 /// N(0, noise^2) entries: its bond spectra have `bond` large values and a
 /// tail at the noise level.
 fn low_bond_matrix(rows: &[usize], cols: &[usize], bond: usize, noise: f32, seed: u64) -> Vec<f32> {

@@ -57,7 +57,7 @@ fn parse_shape(text: &str) -> Result<(usize, usize), String> {
     Ok((out_dim, in_dim))
 }
 
-/// The matrix to decompose and a line that says where it came from.
+/// The matrix to decompose and a label naming its origin.
 struct Source {
     matrix: Vec<f32>,
     out_dim: usize,

@@ -4,15 +4,16 @@
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-/// A row-major `rows x cols` matrix with N(0, 1) entries.
+/// Samples a row-major `rows x cols` matrix with N(0, 1) entries.
 pub fn gaussian(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let normal = Normal::new(0.0f32, 1.0).unwrap();
     (0..rows * cols).map(|_| normal.sample(&mut rng)).collect()
 }
 
-/// A matrix whose singular values decay as `0.8^k`, so that truncation
-/// errors spread over several orders of magnitude.
+/// Builds `U diag(0.8^k) V` from Gaussian `U` and `V`, a matrix whose
+/// singular values decay roughly as `0.8^k`, so that truncation errors
+/// spread over several orders of magnitude.
 pub fn decaying(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     let rank = rows.min(cols);
     let u = gaussian(rows, rank, seed);
