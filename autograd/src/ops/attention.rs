@@ -113,7 +113,7 @@ impl Graph<'_> {
         let score_off = offsets.score_offsets(heads);
         let nseq = offsets.len();
 
-        let mut probs = vec![0.0f32; score_off[nseq]];
+        let mut probs = self.alloc(score_off[nseq]);
         let mut out = self.alloc(shape[0] * width);
         {
             let (qs, ks, vs) = (self.value(q), self.value(k), self.value(v));
@@ -193,6 +193,7 @@ impl Graph<'_> {
                     }
                 });
             }
+            sink.recycle(probs);
             for (var, buf) in [(q, dq), (k, dk), (v, dv)] {
                 if let Some(d) = sink.grad(var) {
                     super::par_chunks(d, |s, c| {

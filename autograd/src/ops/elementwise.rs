@@ -193,12 +193,26 @@ impl Graph<'_> {
         {
             let (xa, xb) = (self.value(a), self.value(b));
             let plan = &plan;
-            par_chunks(&mut out, |s, c| {
-                for (i, o) in c.iter_mut().enumerate() {
-                    let (ia, ib) = plan.indices(s + i);
-                    *o = op.apply(xa[ia], xb[ib]);
-                }
-            });
+            match plan.mode {
+                Mode::Same => par_chunks(&mut out, |s, c| {
+                    let n = c.len();
+                    for ((o, &x), &y) in c.iter_mut().zip(&xa[s..s + n]).zip(&xb[s..s + n]) {
+                        *o = op.apply(x, y);
+                    }
+                }),
+                Mode::RepeatB if plan.b_len > 0 => super::par_rows(&mut out, plan.b_len, |r, row| {
+                    let w = row.len();
+                    for ((o, &x), &y) in row.iter_mut().zip(&xa[r * w..(r + 1) * w]).zip(xb) {
+                        *o = op.apply(x, y);
+                    }
+                }),
+                _ => par_chunks(&mut out, |s, c| {
+                    for (i, o) in c.iter_mut().enumerate() {
+                        let (ia, ib) = plan.indices(s + i);
+                        *o = op.apply(xa[ia], xb[ib]);
+                    }
+                }),
+            }
         }
         let shape = plan.out_shape.clone();
         self.custom_op(&[a, b], shape, out, move |inp, sink| {
@@ -214,7 +228,14 @@ impl Graph<'_> {
                     (if is_a { ia } else { ib }, g[i] * op.partial(x, y, is_a))
                 };
                 let same = d.len() == n;
-                if same {
+                if same && matches!((op, plan.mode), (Binary::Add, Mode::Same) | (Binary::Sub, Mode::Same)) {
+                    // The common residual and bias cases: the gradient is +-g.
+                    let sign = if is_a || matches!(op, Binary::Add) { 1.0 } else { -1.0 };
+                    par_chunks(d, |s, c| {
+                        let m = c.len();
+                        c.iter_mut().zip(&g[s..s + m]).for_each(|(v, &x)| *v += sign * x);
+                    });
+                } else if same {
                     par_chunks(d, |s, c| {
                         for (k, v) in c.iter_mut().enumerate() {
                             *v += local(s + k).1;

@@ -170,3 +170,94 @@ impl Graph<'_> {
         })
     }
 }
+
+impl Graph<'_> {
+    /// `(Dropout_p(x) - offset) W^T`: a linear layer without bias on a
+    /// dropped-out and centred input, as in UniSRec's parametric whitening.
+    ///
+    /// Fused because the unfused chain would materialise the centred input
+    /// and, to get the offset's gradient, compute the full input gradient
+    /// `dY W` even when `x` is a constant. Here the offset's gradient is
+    /// `-W^T colsum(dY)` and the weight's is `dY^T Dropout(x) - colsum(dY) offset^T`.
+    /// The dropout mask is the one [`Graph::dropout`] draws for `seed`.
+    ///
+    /// # Errors
+    /// When `x` is not `[rows, in]`, `offset` not `[in]`, `w` not `[out, in]`,
+    /// or `dropout` is outside `[0, 1)`.
+    pub fn centered_linear(&mut self, x: Var, offset: Var, w: Var, dropout: f32, seed: u64) -> Result<Var> {
+        let (sx, so, sw) = (self.shape(x).to_vec(), self.shape(offset).to_vec(), self.shape(w).to_vec());
+        if sx.len() != 2 || sw.len() != 2 || sw[1] != sx[1] || so != [sx[1]] {
+            return Err(Error::ShapeMismatch { op: "centered_linear", lhs: sx, rhs: sw });
+        }
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(crate::error::invalid("centered_linear", format!("dropout {dropout} is outside [0, 1)")));
+        }
+        let (rows, d_in, d_out) = (sx[0], sx[1], sw[0]);
+        let threshold = super::nn::drop_threshold(dropout);
+        let scale = 1.0 / (1.0 - dropout);
+        let dropped = if dropout > 0.0 {
+            let mut buf = self.alloc(rows * d_in);
+            let xs = self.value(x);
+            super::par_chunks(&mut buf, |s, c| {
+                for (k, o) in c.iter_mut().enumerate() {
+                    let i = s + k;
+                    *o = if super::nn::keep(seed, i as u64, threshold) { xs[i] * scale } else { 0.0 };
+                }
+            });
+            Some(buf)
+        } else {
+            None
+        };
+        // Each output row starts as -W offset, then gets + x W^T.
+        let shift: Vec<f32> = {
+            let (wv, ov) = (self.value(w), self.value(offset));
+            (0..d_out).map(|o| -wv[o * d_in..(o + 1) * d_in].iter().zip(ov).map(|(a, b)| a * b).sum::<f32>()).collect()
+        };
+        let mut out = self.alloc(rows * d_out);
+        super::par_rows(&mut out, d_out, |_, r| r.copy_from_slice(&shift));
+        {
+            let input = dropped.as_deref().unwrap_or(self.value(x));
+            sgemm(1.0, MatRef::new(input, rows, d_in), MatRef::new(self.value(w), d_out, d_in).t(), 1.0, &mut out, d_out);
+        }
+        self.custom_op(&[x, offset, w], vec![rows, d_out], out, move |inp, sink| {
+            let g = inp.grad_output();
+            let (wv, ov) = (inp.value(w), inp.value(offset));
+            let mut colsum = vec![0.0f32; d_out];
+            super::reduce::sum_rows_into(g, d_out, &mut colsum);
+            if let Some(dw) = sink.grad(w) {
+                let input = dropped.as_deref().unwrap_or(inp.value(x));
+                sgemm(1.0, MatRef::new(g, rows, d_out).t(), MatRef::new(input, rows, d_in), 1.0, dw, d_in);
+                for o in 0..d_out {
+                    for i in 0..d_in {
+                        dw[o * d_in + i] -= colsum[o] * ov[i];
+                    }
+                }
+            }
+            if let Some(doff) = sink.grad(offset) {
+                for o in 0..d_out {
+                    for i in 0..d_in {
+                        doff[i] -= wv[o * d_in + i] * colsum[o];
+                    }
+                }
+            }
+            if sink.wants(x) {
+                let mut tmp = sink.scratch(rows * d_in);
+                sgemm(1.0, MatRef::new(g, rows, d_out), MatRef::new(wv, d_out, d_in), 0.0, &mut tmp, d_in);
+                if let Some(dx) = sink.grad(x) {
+                    super::par_chunks(dx, |s, c| {
+                        for (k, d) in c.iter_mut().enumerate() {
+                            let i = s + k;
+                            if threshold == 0 || super::nn::keep(seed, i as u64, threshold) {
+                                *d += tmp[i] * if dropout > 0.0 { scale } else { 1.0 };
+                            }
+                        }
+                    });
+                }
+                sink.recycle(tmp);
+            }
+            if let Some(buf) = dropped {
+                sink.recycle(buf);
+            }
+        })
+    }
+}

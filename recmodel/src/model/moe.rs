@@ -78,13 +78,13 @@ impl MoeAdapter {
         let gates = g.softmax(logits)?;
         let mut outs = Vec::with_capacity(n);
         for e in 0..n {
-            let xe = match seeds[e] {
-                Some(seed) => g.dropout(x, self.dropout, seed)?,
-                None => x,
+            let (p, seed) = match seeds[e] {
+                Some(seed) => (self.dropout, seed),
+                None => (0.0, 0),
             };
             let b = g.param(self.offsets[e]);
-            let centred = g.sub(xe, b)?;
-            outs.push(self.experts[e].forward(g, centred)?);
+            let w = g.param(self.experts[e].weight);
+            outs.push(g.centered_linear(x, b, w, p, seed)?);
         }
         g.mixture(gates, &outs)
     }
