@@ -1,0 +1,88 @@
+//! Bad input to the CLI: a clear error naming the file, line and value,
+//! a non-zero exit, and never a panic.
+
+mod common;
+
+use common::{mporec, s, scientific, scientific_features, stderr};
+use std::fs;
+
+fn assert_clean_failure(out: &std::process::Output, expected: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    for part in expected {
+        assert!(err.contains(part), "stderr lacks {part:?}: {err}");
+    }
+}
+
+/// Copies Scientific into a temporary folder, replacing line `line` (1-based)
+/// of the training file with `text`.
+fn corrupt_train_line(line: usize, text: &str) -> Option<tempfile::TempDir> {
+    let dir = scientific()?;
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".inter") || name.ends_with("2index") {
+            let mut content = fs::read_to_string(&path).unwrap();
+            if name.ends_with(".train.inter") {
+                let mut lines: Vec<String> = content.lines().map(String::from).collect();
+                lines[line - 1] = text.to_string();
+                content = lines.join("\n") + "\n";
+            }
+            fs::write(tmp.path().join(&name), content).unwrap();
+        }
+    }
+    Some(tmp)
+}
+
+#[test]
+fn train_rejects_bad_item_index() {
+    let Some(bad) = corrupt_train_line(5, "0\t1 2 x7\t3") else { return };
+    let feats = scientific_features(&scientific().unwrap());
+    let out = mporec(&["train", "--data", s(bad.path()), "--features", s(&feats), "--epochs", "1", "--out", s(&bad.path().join("out"))]);
+    assert_clean_failure(&out, &["Scientific.train.inter", "line 5", "x7"]);
+}
+
+#[test]
+fn train_rejects_item_out_of_range() {
+    let Some(bad) = corrupt_train_line(7, "0\t1 2 99999\t3") else { return };
+    let feats = scientific_features(&scientific().unwrap());
+    let out = mporec(&["train", "--data", s(bad.path()), "--features", s(&feats), "--epochs", "1", "--out", s(&bad.path().join("out"))]);
+    assert_clean_failure(&out, &["Scientific.train.inter", "line 7", "99999"]);
+}
+
+#[test]
+fn train_rejects_wrong_feature_size() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let feats = tmp.path().join("short.f32");
+    fs::write(&feats, vec![0u8; 4 * 4385 * 3 + 4]).unwrap();
+    let out = mporec(&["train", "--data", s(&dir), "--features", s(&feats), "--epochs", "1", "--out", s(&tmp.path().join("out"))]);
+    assert_clean_failure(&out, &["short.f32"]);
+}
+
+#[test]
+fn train_rejects_missing_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mporec(&["train", "--data", s(tmp.path()), "--features", s(&tmp.path().join("none.f32")), "--out", s(&tmp.path().join("out"))]);
+    assert_clean_failure(&out, &[s(tmp.path())]);
+}
+
+#[test]
+fn evaluate_rejects_corrupt_checkpoint() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("bad.ckpt");
+    fs::write(&ckpt, b"MPORECCK garbage").unwrap();
+    let out = mporec(&["evaluate", "--checkpoint", s(&ckpt), "--data", s(&dir), "--features", s(&scientific_features(&dir))]);
+    assert_clean_failure(&out, &["bad.ckpt"]);
+}
+
+#[test]
+fn train_rejects_zero_batch_size() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mporec(&["train", "--data", s(&dir), "--features", s(&scientific_features(&dir)), "--batch-size", "0", "--out", s(&tmp.path().join("out"))]);
+    assert_clean_failure(&out, &["batch size"]);
+}
