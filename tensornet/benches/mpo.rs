@@ -15,7 +15,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use std::time::Duration;
-use tensornet::{apply_cost, gaussian_matrix, Mpo, SvdMethod, Truncation};
+use tensornet::{gaussian_matrix, Mpo, SvdMethod, Truncation};
 
 /// `(out, in, rows, cols)`: the MoE expert shapes for 384-d and 768-d text
 /// features, and the two BERT shapes of the MPO literature.
@@ -74,7 +74,7 @@ fn bench_contract(c: &mut Criterion) {
     for &(out_dim, in_dim, rows, cols) in &SHAPES {
         let w = gaussian_matrix(out_dim, in_dim, 3);
         let (mpo, _) = Mpo::decompose(&w, out_dim, in_dim, &rows, &cols, &Truncation::none()).unwrap();
-        let multiply_adds = apply_cost(mpo.shape(), 0).dense;
+        let multiply_adds = mpo.shape().contraction_multiply_adds();
         group.throughput(Throughput::Elements(2 * multiply_adds));
         group.bench_function(format!("{out_dim}x{in_dim}"), |b| b.iter(|| mpo.to_dense()));
     }

@@ -1,7 +1,7 @@
 //! Differentiable MPO operations on an autograd [`Graph`]: the dense matrix
 //! from the cores, and the cores applied to an input without forming it.
 
-use crate::contract::{chain_apply, chain_apply_backward, chain_flops, contract_dense_backward, contract_dense_saving, dense_flops};
+use crate::contract::{chain_apply, chain_apply_backward, chain_flops, contract_dense_backward, contract_dense_saving, left_to_right_flops};
 use crate::error::{Error, Result};
 use crate::shape::MpoShape;
 use autograd::{Graph, Var};
@@ -18,7 +18,8 @@ pub enum ApplyPlan {
 /// Multiply-adds of the two plans for one forward pass over `batch` rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApplyCost {
-    /// Contraction of the cores plus `batch * out * in` for the product.
+    /// Contraction of the cores by [`mpo_matrix`] plus `batch * out * in`
+    /// for the product.
     pub dense: u64,
     /// Sum over the cores of the GEMMs of the chain application.
     pub chain: u64,
@@ -34,7 +35,7 @@ pub struct ApplyCost {
 /// ```
 pub fn apply_cost(shape: &MpoShape, batch: usize) -> ApplyCost {
     let product = (batch as u64) * (shape.out_dim() as u64) * (shape.in_dim() as u64);
-    ApplyCost { dense: dense_flops(shape) + product, chain: chain_flops(shape, batch) }
+    ApplyCost { dense: left_to_right_flops(shape) + product, chain: chain_flops(shape, batch) }
 }
 
 /// Picks the plan with fewer multiply-adds for `batch` rows, preferring the

@@ -44,14 +44,65 @@ fn extend_left(shape: &MpoShape, k: usize, big_i: usize, big_j: usize, prev: &[f
     out
 }
 
-/// Contracts the cores into the dense row-major `[out, in]` matrix.
-pub(crate) fn contract_dense(shape: &MpoShape, cores: &[&[f32]]) -> Vec<f32> {
-    let dims = prefix_dims(shape);
-    let mut current = vec![1.0f32];
-    for k in 0..shape.num_cores() {
-        current = extend_left(shape, k, dims[k].0, dims[k].1, &current, cores[k]);
+/// Extends the right partial product `R_{k+1}` (`[d_{k+1}, I', J']`, the
+/// contraction of cores `k+1 ..`) by core `k` to `R_k`, `[d_k, i I', j J']`.
+///
+/// One GEMM gives `[d_k, i, j, I', J']`, and a reorder of `(j, I')` gives
+/// the row-major `[d_k, i I', j J']` layout.
+fn extend_right(shape: &MpoShape, k: usize, big_i: usize, big_j: usize, next: &[f32], core: &[f32]) -> Vec<f32> {
+    let [d, i, j, d2] = shape.core_shape(k);
+    let rows = d * i * j;
+    let cols = big_i * big_j;
+    let mut product = vec![0.0f32; rows * cols];
+    sgemm(1.0, MatRef::new(core, rows, d2), MatRef::new(next, d2, cols), 0.0, &mut product, cols);
+    if j == 1 || big_i == 1 {
+        return product;
     }
-    current
+    let mut out = vec![0.0f32; rows * cols];
+    swap_middle(&product, d * i, j, big_i, big_j, &mut out);
+    out
+}
+
+/// Contracts the cores into the dense row-major `[out, in]` matrix.
+///
+/// The cores left of the largest bond are contracted left to right, those
+/// right of it right to left, and one GEMM joins the two halves. Compared
+/// with a single left-to-right pass this skips the GEMMs with a small bond
+/// dimension at the right end, whose outputs are as large as the matrix.
+pub(crate) fn contract_dense(shape: &MpoShape, cores: &[&[f32]]) -> Vec<f32> {
+    let n = shape.num_cores();
+    let bonds = shape.bond_dims();
+    let split = split_bond(shape);
+    let dims = prefix_dims(shape);
+
+    let mut left = vec![1.0f32];
+    for k in 0..split {
+        left = extend_left(shape, k, dims[k].0, dims[k].1, &left, cores[k]);
+    }
+    if split == n {
+        return left;
+    }
+
+    let mut right = vec![1.0f32];
+    let (mut right_i, mut right_j) = (1usize, 1usize);
+    for k in (split..n).rev() {
+        right = extend_right(shape, k, right_i, right_j, &right, cores[k]);
+        right_i *= shape.rows()[k];
+        right_j *= shape.cols()[k];
+    }
+
+    // [I_<, J_<, d] x [d, I_>, J_>] -> [I_<, J_<, I_>, J_>] -> [I_<, I_>, J_<, J_>].
+    let (left_i, left_j) = dims[split];
+    let d = bonds[split];
+    let (rows, cols) = (left_i * left_j, right_i * right_j);
+    let mut product = vec![0.0f32; rows * cols];
+    sgemm(1.0, MatRef::new(&left, rows, d), MatRef::new(&right, d, cols), 0.0, &mut product, cols);
+    if left_j == 1 || right_i == 1 {
+        return product;
+    }
+    let mut dense = vec![0.0f32; rows * cols];
+    swap_middle(&product, left_i, left_j, right_i, right_j, &mut dense);
+    dense
 }
 
 /// Contracts the cores into the dense matrix and keeps `L_0 .. L_{n-1}` for
@@ -212,8 +263,16 @@ pub(crate) fn chain_apply_backward(
     want_x.then_some(grad_state)
 }
 
-/// Multiply-adds of [`contract_dense`] for `shape`.
-pub(crate) fn dense_flops(shape: &MpoShape) -> u64 {
+/// The bond where [`contract_dense`] joins its two halves: the first of the
+/// largest internal bonds, or `n` (no right half) for a single core.
+fn split_bond(shape: &MpoShape) -> usize {
+    let n = shape.num_cores();
+    let bonds = shape.bond_dims();
+    (1..n).max_by_key(|&b| (bonds[b], std::cmp::Reverse(b))).unwrap_or(n)
+}
+
+/// Multiply-adds of the single left-to-right pass of [`contract_dense_saving`].
+pub(crate) fn left_to_right_flops(shape: &MpoShape) -> u64 {
     let dims = prefix_dims(shape);
     (0..shape.num_cores())
         .map(|k| {
@@ -221,6 +280,34 @@ pub(crate) fn dense_flops(shape: &MpoShape) -> u64 {
             (dims[k].0 * dims[k].1 * d * i * j * d2) as u64
         })
         .sum()
+}
+
+/// Multiply-adds of [`contract_dense`] for `shape`.
+pub(crate) fn dense_flops(shape: &MpoShape) -> u64 {
+    let n = shape.num_cores();
+    let split = split_bond(shape);
+    let dims = prefix_dims(shape);
+    let left: u64 = (0..split)
+        .map(|k| {
+            let [d, i, j, d2] = shape.core_shape(k);
+            (dims[k].0 * dims[k].1 * d * i * j * d2) as u64
+        })
+        .sum();
+    if split == n {
+        return left;
+    }
+
+    // Right half: R_k = T_k R_{k+1} costs d_k i_k j_k * d_{k+1} * I' J'.
+    let mut right = 0u64;
+    let mut right_size = 1u64;
+    for k in (split..n).rev() {
+        let [d, i, j, d2] = shape.core_shape(k);
+        right += (d * i * j * d2) as u64 * right_size;
+        right_size *= (i * j) as u64;
+    }
+    let (left_i, left_j) = dims[split];
+    let join = (left_i * left_j * shape.bond_dims()[split]) as u64 * right_size;
+    left + right + join
 }
 
 /// Multiply-adds of [`chain_apply`] for `shape` and `batch` rows.

@@ -188,7 +188,7 @@ impl Mpo {
     /// `(d_k i_k j_k, rest)`, takes its thin SVD in `f64`, keeps `U` as core
     /// `k` and carries `S V^T` on. The result is left-canonical: every core
     /// but the last has orthonormal columns as a `[d_k i_k j_k, d_{k+1}]`
-    /// matrix, and the last holds the norm. Without truncation the bonds are
+    /// matrix, and the last carries the norm. Without truncation the bonds are
     /// the full ones, `min(prod_{m<=k} i_m j_m, prod_{m>k} i_m j_m)`.
     ///
     /// Lists of different lengths are padded with 1s, as

@@ -96,8 +96,8 @@ fn auto_factors_for(axis: Axis, dim: usize, n: usize) -> Result<Vec<usize>> {
 /// each with [`auto_factors`], then reverses the column list when that makes
 /// the two end cores closer in size.
 ///
-/// The end cores hold `i_1 * j_1` and `i_n * j_n` physical entries. Reversing
-/// the columns when it reduces `|i_1 j_1 - i_n j_n|` (and keeping them on a
+/// The end cores have `i_0 * j_0` and `i_{n-1} * j_{n-1}` physical entries.
+/// Reversing the columns when it reduces `|i_0 j_0 - i_{n-1} j_{n-1}|` (and keeping them on a
 /// tie) gives the symmetric lists used in the literature: 768x768 becomes
 /// rows `[3,4,4,4,4]` and columns `[4,4,4,4,3]`.
 ///

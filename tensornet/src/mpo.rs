@@ -144,8 +144,10 @@ impl Mpo {
 
     /// Contracts the cores into the dense row-major `[out, in]` matrix.
     ///
-    /// The cores are contracted left to right, each step one GEMM split over
-    /// rayon threads followed by a parallel reorder of the result.
+    /// The cores left of the largest bond are contracted left to right and
+    /// those right of it right to left, and one GEMM joins the halves. Each
+    /// step is a GEMM split over rayon threads and a parallel axis reorder.
+    /// [`MpoShape::contraction_multiply_adds`] counts the multiply-adds.
     pub fn to_dense(&self) -> Vec<f32> {
         contract_dense(&self.shape, &self.core_refs())
     }

@@ -153,6 +153,19 @@ impl MpoShape {
         self.out_dim() * self.in_dim()
     }
 
+    /// Counts the multiply-adds of [`crate::Mpo::to_dense`] for this shape.
+    ///
+    /// ```
+    /// use tensornet::MpoShape;
+    /// // Two [2, 2, 4] cores on bond 4: 16 multiply-adds to lay out each one,
+    /// // then a [4, 4] by [4, 4] product to join them.
+    /// let shape = MpoShape::full(&[2, 2], &[2, 2]).unwrap();
+    /// assert_eq!(shape.contraction_multiply_adds(), 16 + 16 + 4 * 4 * 4);
+    /// ```
+    pub fn contraction_multiply_adds(&self) -> u64 {
+        crate::contract::dense_flops(self)
+    }
+
     /// Returns the central core(s): every core with the largest parameter count.
     ///
     /// This is not index `(n - 1) / 2`, which lands on an inserted identity
