@@ -51,7 +51,7 @@ pub enum ModelError {
     Checkpoint {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
+        /// Description of the problem.
         message: String,
     },
 }

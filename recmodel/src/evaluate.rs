@@ -38,7 +38,7 @@ pub fn item_table(model: &UniSRec, params: &ParamStore, features: &Tensor) -> Re
 /// count against the target.
 ///
 /// # Errors
-/// When a history is empty or holds an item out of range, or the features
+/// When a history is empty or contains an item out of range, or the features
 /// do not fit the model.
 pub fn evaluate(model: &UniSRec, params: &ParamStore, features: &Tensor, examples: &[SequenceExample]) -> Result<Evaluation, ModelError> {
     let items = item_table(model, params, features)?;

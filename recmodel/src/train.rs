@@ -27,7 +27,7 @@ pub struct TrainConfig {
     pub lr: f32,
     /// Seed of batching, dropout and gate noise.
     pub seed: u64,
-    /// How rows are grouped into batches.
+    /// Grouping of rows into batches.
     pub batching: Batching,
 }
 
@@ -37,7 +37,7 @@ impl Default for TrainConfig {
     }
 }
 
-/// What happened in one epoch.
+/// Loss, time and validation metrics of one epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochReport {
     /// Epoch number, from 1.
@@ -58,11 +58,11 @@ pub struct EpochReport {
 
 /// Receives progress from [`train`], for progress bars and metric files.
 pub trait TrainObserver {
-    /// An epoch of `batches` batches starts.
+    /// Called when an epoch of `batches` batches starts.
     fn epoch_started(&mut self, _epoch: usize, _batches: usize) {}
-    /// A batch of `rows` rows finished with mean loss `loss`.
+    /// Called when a batch of `rows` rows finishes with mean loss `loss`.
     fn batch_finished(&mut self, _epoch: usize, _loss: f32, _rows: usize) {}
-    /// An epoch finished and was validated.
+    /// Called when an epoch has finished and been validated.
     ///
     /// # Errors
     /// An error stops training.
@@ -89,7 +89,7 @@ pub struct TrainOutcome {
 /// Trains `model` on `dataset.train`, validates on `dataset.valid` after
 /// every epoch, and stops after `patience` epochs without a better NDCG@10.
 ///
-/// On return `params` holds the best epoch's values. When `checkpoint` is
+/// On return `params` contains the best epoch's values. When `checkpoint` is
 /// set, the best model is written there (atomically) whenever it improves.
 ///
 /// # Errors

@@ -45,7 +45,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let features = load_features(&args.features, dataset.num_items)?;
     if features.shape()[1] != ck.config.text_dim {
         anyhow::bail!(
-            "{} holds {}-dimensional features but the checkpoint {} expects {}",
+            "{} contains {}-dimensional features but the checkpoint {} expects {}",
             args.features.display(),
             features.shape()[1],
             args.checkpoint.display(),

@@ -75,7 +75,8 @@ impl UniSRec {
         }
     }
 
-    /// A freshly initialised model and its parameters, deterministic in `seed`.
+    /// Creates a model and its parameters with UniSRec's initialisation,
+    /// deterministic in `seed`.
     ///
     /// Parameter names follow UniSRec's PyTorch state dict.
     pub fn init(config: UniSRecConfig, seed: u64) -> (Self, ParamStore) {
@@ -131,7 +132,7 @@ impl UniSRec {
         let rows = batch.lengths.len();
         if batch.items.len() != rows * batch.max_len {
             return Err(ModelError::InvalidInput(format!(
-                "batch of {rows} rows of width {} holds {} items",
+                "batch of {rows} rows of width {} has {} items, expected rows x width",
                 batch.max_len,
                 batch.items.len()
             )));
@@ -148,7 +149,7 @@ impl UniSRec {
             for (p, &item) in batch.items[r * batch.max_len + start..r * batch.max_len + len].iter().enumerate() {
                 if item as usize >= self.config.num_items {
                     return Err(ModelError::InvalidInput(format!(
-                        "row {r} holds item {item}, out of range for {} items",
+                        "row {r} contains item {item}, out of range for {} items",
                         self.config.num_items
                     )));
                 }
@@ -219,8 +220,8 @@ impl UniSRec {
         Ok(g.index_select(h, 0, &packed.offsets.last_rows())?)
     }
 
-    /// The fine-tuning loss of one batch: softmax cross-entropy over all
-    /// items of the cosine similarities divided by the temperature.
+    /// Computes the fine-tuning loss of one batch: softmax cross-entropy over
+    /// all items of the cosine similarities divided by the temperature.
     ///
     /// # Errors
     /// As [`UniSRec::encode_sequences`], and when a target is out of range.

@@ -125,6 +125,9 @@ impl BertModel {
         workspace.qkv.resize(rows * 3 * h, 0.0);
         workspace.intermediate.resize(rows * self.config.intermediate_size, 0.0);
 
+        if rows == 0 {
+            return Ok(HiddenStates { states: &[], lengths: &workspace.lengths, seq_len, hidden_size: h });
+        }
         self.embed(sequences, workspace);
         for layer in &self.weights.layers {
             self.attention_block(layer, workspace);
