@@ -12,8 +12,9 @@ benchmark, and prints the median wall time of each:
 - svd: np.linalg.svd of one 6144x384 matrix, the tall unfolding at bond 3
   of 3072x768;
 - contract: the contraction of the float32 cores into the dense matrix as
-  tensornet does it: left to right up to the largest bond, right to left
-  after it, one GEMM to join the halves, and one axis reorder per GEMM.
+  tensornet does it. Cores are contracted left to right up to the largest
+  bond and right to left after it, one GEMM joins the halves, and every GEMM
+  is followed by one axis reorder.
 
 Usage: python bench/mpo_reference.py [--threads N] [--min-seconds S]
 

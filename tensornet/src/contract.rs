@@ -222,6 +222,7 @@ pub(crate) fn chain_apply(shape: &MpoShape, cores: &[&[f32]], x: &[f32], batch: 
 
 /// Backward of [`chain_apply`]: adds the gradients of `core_vars` into
 /// `sink` and returns the gradient of `x` when `want_x` is set.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn chain_apply_backward(
     shape: &MpoShape,
     cores: &[&[f32]],
@@ -263,8 +264,8 @@ pub(crate) fn chain_apply_backward(
     want_x.then_some(grad_state)
 }
 
-/// The bond where [`contract_dense`] joins its two halves: the first of the
-/// largest internal bonds, or `n` (no right half) for a single core.
+/// Returns the bond where [`contract_dense`] joins its two halves: the first
+/// of the largest internal bonds, or `n` (no right half) for a single core.
 fn split_bond(shape: &MpoShape) -> usize {
     let n = shape.num_cores();
     let bonds = shape.bond_dims();

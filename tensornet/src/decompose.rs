@@ -32,13 +32,13 @@ pub struct Truncation {
 }
 
 impl Truncation {
-    /// No truncation: every bond keeps every nonzero and zero singular value
-    /// the SVD returns.
+    /// Returns no truncation: every bond keeps all singular values its SVD
+    /// returns, zeros included.
     pub fn none() -> Self {
         Truncation::default()
     }
 
-    /// Truncation to at most `max_bond` on every bond.
+    /// Returns a truncation to at most `max_bond` on every bond.
     pub fn max_bond(max_bond: usize) -> Self {
         Truncation { max_bond: Some(max_bond), ..Truncation::default() }
     }
