@@ -18,7 +18,7 @@ pub struct DecomposeArgs {
     #[arg(long, value_name = "FILE", requires = "param")]
     checkpoint: Option<PathBuf>,
     /// Name of the 2-D parameter to decompose, such as
-    /// moe_adaptor.MoE_adaptor.0.lin.weight.
+    /// moe_adaptor.experts.0.lin.weight.
     #[arg(long, value_name = "NAME", requires = "checkpoint")]
     param: Option<String>,
     /// Row factors, comma-separated, whose product is OUT [default: automatic].
@@ -278,9 +278,9 @@ mod tests {
     fn checkpoint_parameter() {
         let path = std::env::temp_dir().join(format!("mporec-decompose-test-{}.ckpt", std::process::id()));
         let mut params = ParamStore::new();
-        let name = "moe_adaptor.MoE_adaptor.0.lin.weight";
+        let name = "moe_adaptor.experts.0.lin.weight";
         params.add(name, Tensor::new(vec![300, 384], tensornet::gaussian_matrix(300, 384, 1)).unwrap());
-        params.add("moe_adaptor.MoE_adaptor.0.bias", Tensor::zeros(&[384]));
+        params.add("moe_adaptor.experts.0.bias", Tensor::zeros(&[384]));
         let checkpoint = Checkpoint {
             config: UniSRecConfig::new(10, 384, Setting::Inductive),
             params,
@@ -298,7 +298,7 @@ mod tests {
 
         let missing = decompose(&parse(&["--checkpoint", file, "--param", "nope"]).unwrap()).err().unwrap();
         assert!(missing.to_string().contains(&format!("its 2-D parameters are: {name}")), "{missing}");
-        let vector = decompose(&parse(&["--checkpoint", file, "--param", "moe_adaptor.MoE_adaptor.0.bias"]).unwrap());
+        let vector = decompose(&parse(&["--checkpoint", file, "--param", "moe_adaptor.experts.0.bias"]).unwrap());
         assert!(vector.err().unwrap().to_string().contains("has shape [384]"));
         std::fs::remove_file(&path).unwrap();
     }
