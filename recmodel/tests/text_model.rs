@@ -243,6 +243,15 @@ fn workspace_reuse_across_batches() {
     assert_eq!(reused, fresh);
 }
 
+#[test]
+fn empty_batch() {
+    let (dir, _) = tiny_model(23);
+    let model = BertModel::from_dir(dir.path()).unwrap();
+    let mut workspace = Workspace::default();
+    let states = model.forward(&Vec::<Vec<u32>>::new(), &mut workspace).unwrap();
+    assert!(states.is_empty());
+}
+
 // ---- Weight files ----
 
 #[test]

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use super::config::{require_file, BertConfig};
 use super::error::{Result, TextError};
 use super::kernels;
-use super::weights::{BertWeights, LayerWeights};
+use super::linear::PackedLinear;
+use super::weights::BertWeights;
 
 /// Rows per rayon task in the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -18,6 +19,15 @@ const ROWS_PER_TASK: usize = 32;
 pub struct BertModel {
     config: BertConfig,
     weights: BertWeights,
+    layers: Vec<InferenceLayer>,
+}
+
+/// One Transformer layer's linear maps, packed for inference.
+struct InferenceLayer {
+    qkv: PackedLinear,
+    attention_output: PackedLinear,
+    intermediate: PackedLinear,
+    output: PackedLinear,
 }
 
 /// Buffers of one forward pass, kept between batches so that their memory
@@ -80,7 +90,17 @@ impl BertModel {
     /// Wraps checked weights; [`BertWeights::from_file`] checks them
     /// against `config`.
     pub fn new(config: BertConfig, weights: BertWeights) -> Self {
-        BertModel { config, weights }
+        let layers = weights
+            .layers
+            .iter()
+            .map(|layer| InferenceLayer {
+                qkv: PackedLinear::new(layer.qkv_weight.clone(), &layer.qkv_bias),
+                attention_output: PackedLinear::new(layer.attention_output_weight.clone(), &layer.attention_output_bias),
+                intermediate: PackedLinear::new(layer.intermediate_weight.clone(), &layer.intermediate_bias),
+                output: PackedLinear::new(layer.output_weight.clone(), &layer.output_bias),
+            })
+            .collect();
+        BertModel { config, weights, layers }
     }
 
     /// Reads `config.json` and `model.safetensors` from `model_dir`.
@@ -129,9 +149,9 @@ impl BertModel {
             return Ok(HiddenStates { states: &[], lengths: &workspace.lengths, seq_len, hidden_size: h });
         }
         self.embed(sequences, workspace);
-        for layer in &self.weights.layers {
-            self.attention_block(layer, workspace);
-            self.feed_forward_block(layer, workspace);
+        for (index, layer) in self.layers.iter().enumerate() {
+            self.attention_block(index, layer, workspace);
+            self.feed_forward_block(index, layer, workspace);
         }
 
         Ok(HiddenStates {
@@ -184,37 +204,22 @@ impl BertModel {
                 for j in 0..h {
                     row[j] = word_row[j] + position_row[j] + token_type[j];
                 }
-                kernels::add_layer_norm(row, &[], &[], w.embedding_norm_weight.data(), w.embedding_norm_bias.data(), eps);
+                kernels::add_layer_norm(row, &[], w.embedding_norm_weight.data(), w.embedding_norm_bias.data(), eps);
             }
         });
     }
 
     /// `hidden = LayerNorm(hidden + Attention(hidden))`.
-    fn attention_block(&self, layer: &LayerWeights, workspace: &mut Workspace) {
-        let h = self.config.hidden_size;
+    fn attention_block(&self, index: usize, layer: &InferenceLayer, workspace: &mut Workspace) {
         let rows = workspace.lengths.len() * workspace.seq_len;
 
-        // Q, K and V in one product, the bias written first and accumulated onto.
-        let qkv = &mut workspace.qkv[..rows * 3 * h];
-        qkv.par_chunks_mut(3 * h).with_min_len(ROWS_PER_TASK).for_each(|row| row.copy_from_slice(layer.qkv_bias.data()));
-        sgemm(1.0, MatRef::new(&workspace.hidden, rows, h), MatRef::new(layer.qkv_weight.data(), 3 * h, h).t(), 1.0, qkv, 3 * h);
-
+        // Q, K and V in one product.
+        layer.qkv.forward(&workspace.hidden, rows, &mut workspace.qkv, None);
         self.self_attention(workspace);
+        layer.attention_output.forward(&workspace.context, rows, &mut workspace.projected, None);
 
-        sgemm(
-            1.0,
-            MatRef::new(&workspace.context, rows, h),
-            MatRef::new(layer.attention_output_weight.data(), h, h).t(),
-            0.0,
-            &mut workspace.projected,
-            h,
-        );
-        self.residual_layer_norm(
-            workspace,
-            layer.attention_output_bias.data(),
-            layer.attention_norm_weight.data(),
-            layer.attention_norm_bias.data(),
-        );
+        let norm = &self.weights.layers[index];
+        self.residual_layer_norm(workspace, norm.attention_norm_weight.data(), norm.attention_norm_bias.data());
     }
 
     /// `context = softmax(Q K^T / sqrt(head_dim)) V` for each sequence and
@@ -251,24 +256,17 @@ impl BertModel {
     }
 
     /// `hidden = LayerNorm(hidden + FeedForward(hidden))`.
-    fn feed_forward_block(&self, layer: &LayerWeights, workspace: &mut Workspace) {
-        let h = self.config.hidden_size;
-        let inner = self.config.intermediate_size;
+    fn feed_forward_block(&self, index: usize, layer: &InferenceLayer, workspace: &mut Workspace) {
         let rows = workspace.lengths.len() * workspace.seq_len;
-        let activation = self.config.hidden_act;
+        layer.intermediate.forward(&workspace.hidden, rows, &mut workspace.intermediate, Some(self.config.hidden_act));
+        layer.output.forward(&workspace.intermediate, rows, &mut workspace.projected, None);
 
-        let intermediate = &mut workspace.intermediate[..rows * inner];
-        sgemm(1.0, MatRef::new(&workspace.hidden, rows, h), MatRef::new(layer.intermediate_weight.data(), inner, h).t(), 0.0, intermediate, inner);
-        intermediate
-            .par_chunks_mut(inner * ROWS_PER_TASK)
-            .for_each(|block| kernels::add_bias_activate(block, layer.intermediate_bias.data(), activation));
-
-        sgemm(1.0, MatRef::new(intermediate, rows, inner), MatRef::new(layer.output_weight.data(), h, inner).t(), 0.0, &mut workspace.projected, h);
-        self.residual_layer_norm(workspace, layer.output_bias.data(), layer.output_norm_weight.data(), layer.output_norm_bias.data());
+        let norm = &self.weights.layers[index];
+        self.residual_layer_norm(workspace, norm.output_norm_weight.data(), norm.output_norm_bias.data());
     }
 
-    /// `hidden = LayerNorm(hidden + projected + projected_bias)`, row by row.
-    fn residual_layer_norm(&self, workspace: &mut Workspace, projected_bias: &[f32], weight: &[f32], bias: &[f32]) {
+    /// `hidden = LayerNorm(hidden + projected)`, row by row.
+    fn residual_layer_norm(&self, workspace: &mut Workspace, weight: &[f32], bias: &[f32]) {
         let h = self.config.hidden_size;
         let eps = self.config.layer_norm_eps;
         workspace
@@ -276,6 +274,6 @@ impl BertModel {
             .par_chunks_mut(h)
             .zip(workspace.projected.par_chunks(h))
             .with_min_len(ROWS_PER_TASK)
-            .for_each(|(row, residual)| kernels::add_layer_norm(row, residual, projected_bias, weight, bias, eps));
+            .for_each(|(row, residual)| kernels::add_layer_norm(row, residual, weight, bias, eps));
     }
 }

@@ -152,6 +152,17 @@ macro_rules! dispatch {
     };
 }
 
+/// Applies `activation` to every element of `xs`. It is inlined, so it runs
+/// with the target features of its caller.
+#[inline(always)]
+pub(crate) fn activate_in_place(xs: &mut [f32], activation: Activation) {
+    match activation {
+        Activation::Gelu => xs.iter_mut().for_each(|x| *x = gelu(*x)),
+        Activation::GeluTanh => xs.iter_mut().for_each(|x| *x = gelu_tanh(*x)),
+        Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+    }
+}
+
 dispatch! {
     /// `x = activation(x + bias)` for every row of `xs`, whose rows are
     /// `bias.len()` wide.
@@ -177,12 +188,12 @@ dispatch! {
 }
 
 dispatch! {
-    /// `row = LayerNorm(row + residual + residual_bias) * weight + bias` with
-    /// the biased variance, as PyTorch computes it. Pass empty `residual`
-    /// and `residual_bias` slices to normalise `row` alone.
-    pub fn add_layer_norm(row: &mut [f32], residual: &[f32], residual_bias: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
+    /// `row = LayerNorm(row + residual) * weight + bias` with the biased
+    /// variance, as PyTorch computes it. Pass an empty `residual` to
+    /// normalise `row` alone.
+    pub fn add_layer_norm(row: &mut [f32], residual: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
         if !residual.is_empty() {
-            row.iter_mut().zip(residual).zip(residual_bias).for_each(|((x, r), b)| *x += r + b);
+            row.iter_mut().zip(residual).for_each(|(x, r)| *x += r);
         }
         let d = row.len() as f32;
         let mean = lane_sum(row, |x| x) / d;
@@ -273,9 +284,9 @@ mod tests {
 
     #[test]
     fn layer_norm_unit_weights() {
-        // x + r + b = [1, 2, 3, 4]: mean 2.5, biased variance 1.25.
+        // x + r = [1, 2, 3, 4]: mean 2.5, biased variance 1.25.
         let mut row = [0.0, 1.0, 2.0, 3.0];
-        add_layer_norm(&mut row, &[0.5; 4], &[0.5; 4], &[1.0; 4], &[0.0; 4], 0.0);
+        add_layer_norm(&mut row, &[1.0; 4], &[1.0; 4], &[0.0; 4], 0.0);
         let rstd = 1.0 / 1.25f32.sqrt();
         assert!((row[0] + 1.5 * rstd).abs() < 1e-6);
         assert!((row[3] - 1.5 * rstd).abs() < 1e-6);
