@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use autograd::gemm::{sgemm, MatRef};
+use autograd::Tensor;
 use rayon::prelude::*;
 
 use super::config::{require_file, BertConfig};
@@ -22,12 +23,14 @@ pub struct BertModel {
     layers: Vec<InferenceLayer>,
 }
 
-/// One Transformer layer's linear maps, packed for inference.
+/// One Transformer layer, its linear maps packed for inference.
 struct InferenceLayer {
     qkv: PackedLinear,
     attention_output: PackedLinear,
+    attention_norm: (Tensor, Tensor),
     intermediate: PackedLinear,
     output: PackedLinear,
+    output_norm: (Tensor, Tensor),
 }
 
 /// Buffers of one forward pass, kept between batches so that their memory
@@ -87,17 +90,18 @@ impl HiddenStates<'_> {
 }
 
 impl BertModel {
-    /// Wraps checked weights; [`BertWeights::from_file`] checks them
-    /// against `config`.
-    pub fn new(config: BertConfig, weights: BertWeights) -> Self {
-        let layers = weights
-            .layers
-            .iter()
+    /// Packs checked weights for inference; [`BertWeights::from_file`]
+    /// checks them against `config`. The layers move out of `weights`.
+    pub fn new(config: BertConfig, mut weights: BertWeights) -> Self {
+        let layers = std::mem::take(&mut weights.layers)
+            .into_iter()
             .map(|layer| InferenceLayer {
-                qkv: PackedLinear::new(layer.qkv_weight.clone(), &layer.qkv_bias),
-                attention_output: PackedLinear::new(layer.attention_output_weight.clone(), &layer.attention_output_bias),
-                intermediate: PackedLinear::new(layer.intermediate_weight.clone(), &layer.intermediate_bias),
-                output: PackedLinear::new(layer.output_weight.clone(), &layer.output_bias),
+                qkv: PackedLinear::new(layer.qkv_weight, &layer.qkv_bias),
+                attention_output: PackedLinear::new(layer.attention_output_weight, &layer.attention_output_bias),
+                attention_norm: (layer.attention_norm_weight, layer.attention_norm_bias),
+                intermediate: PackedLinear::new(layer.intermediate_weight, &layer.intermediate_bias),
+                output: PackedLinear::new(layer.output_weight, &layer.output_bias),
+                output_norm: (layer.output_norm_weight, layer.output_norm_bias),
             })
             .collect();
         BertModel { config, weights, layers }
@@ -149,9 +153,9 @@ impl BertModel {
             return Ok(HiddenStates { states: &[], lengths: &workspace.lengths, seq_len, hidden_size: h });
         }
         self.embed(sequences, workspace);
-        for (index, layer) in self.layers.iter().enumerate() {
-            self.attention_block(index, layer, workspace);
-            self.feed_forward_block(index, layer, workspace);
+        for layer in &self.layers {
+            self.attention_block(layer, workspace);
+            self.feed_forward_block(layer, workspace);
         }
 
         Ok(HiddenStates {
@@ -210,7 +214,7 @@ impl BertModel {
     }
 
     /// `hidden = LayerNorm(hidden + Attention(hidden))`.
-    fn attention_block(&self, index: usize, layer: &InferenceLayer, workspace: &mut Workspace) {
+    fn attention_block(&self, layer: &InferenceLayer, workspace: &mut Workspace) {
         let rows = workspace.lengths.len() * workspace.seq_len;
 
         // Q, K and V in one product.
@@ -218,8 +222,8 @@ impl BertModel {
         self.self_attention(workspace);
         layer.attention_output.forward(&workspace.context, rows, &mut workspace.projected, None);
 
-        let norm = &self.weights.layers[index];
-        self.residual_layer_norm(workspace, norm.attention_norm_weight.data(), norm.attention_norm_bias.data());
+        let (weight, bias) = &layer.attention_norm;
+        self.residual_layer_norm(workspace, weight.data(), bias.data());
     }
 
     /// `context = softmax(Q K^T / sqrt(head_dim)) V` for each sequence and
@@ -256,13 +260,13 @@ impl BertModel {
     }
 
     /// `hidden = LayerNorm(hidden + FeedForward(hidden))`.
-    fn feed_forward_block(&self, index: usize, layer: &InferenceLayer, workspace: &mut Workspace) {
+    fn feed_forward_block(&self, layer: &InferenceLayer, workspace: &mut Workspace) {
         let rows = workspace.lengths.len() * workspace.seq_len;
         layer.intermediate.forward(&workspace.hidden, rows, &mut workspace.intermediate, Some(self.config.hidden_act));
         layer.output.forward(&workspace.intermediate, rows, &mut workspace.projected, None);
 
-        let norm = &self.weights.layers[index];
-        self.residual_layer_norm(workspace, norm.output_norm_weight.data(), norm.output_norm_bias.data());
+        let (weight, bias) = &layer.output_norm;
+        self.residual_layer_norm(workspace, weight.data(), bias.data());
     }
 
     /// `hidden = LayerNorm(hidden + projected)`, row by row.
