@@ -1,5 +1,6 @@
 //! The BERT encoder's forward pass for inference: plain kernels on `f32`
-//! buffers and [`sgemm`], with no tape.
+//! buffers, [`PackedLinear`] for the linear layers and [`sgemm`] for the
+//! attention products, with no tape.
 
 use std::path::Path;
 

@@ -15,15 +15,17 @@ use rayon::prelude::*;
 use super::config::Activation;
 use super::kernels;
 
-/// Output columns per packed panel: two 16-lane AVX-512 registers.
-const PANEL: usize = 32;
-/// Rows per register tile: 12 rows x 2 registers = 24 accumulators of the
+/// Output columns per packed panel: four 16-lane AVX-512 registers.
+const PANEL: usize = 64;
+/// Rows per register tile: 6 rows x 4 registers = 24 accumulators of the
 /// 32 AVX-512 registers, leaving room for the weights and the broadcast.
-const TILE_ROWS: usize = 12;
-/// Rows per rayon task; their inputs (192 x 384 floats) stay in L2.
+/// Six input rows keep one address register each, so the inner loop needs
+/// no address arithmetic.
+const TILE_ROWS: usize = 6;
+/// Maximum rows per rayon task; their inputs (192 x 384 floats) stay in L2.
 const TASK_ROWS: usize = 192;
 /// Inputs per pass over the packed panels, so that a panel's slice
-/// (384 x 32 floats, 48 KiB) stays in L1 while the tiles of a task use it.
+/// (384 x 64 floats, 96 KiB) stays in L2 next to the task's inputs.
 const DEPTH_BLOCK: usize = 384;
 
 /// A linear layer `[out, in]` with its bias, ready for inference.
@@ -31,8 +33,8 @@ const DEPTH_BLOCK: usize = 384;
 pub struct PackedLinear {
     weight: Tensor,
     bias: Vec<f32>,
-    /// The weight as `[ceil(out / 32)][in][32]`, zero-padded: row `p` of a
-    /// panel holds input `p`'s weights for 32 consecutive outputs.
+    /// The weight as `[ceil(out / 64)][in][64]`, zero-padded: row `p` of a
+    /// panel contains input `p`'s weights for 64 consecutive outputs.
     panels: Vec<f32>,
 }
 
@@ -86,7 +88,8 @@ impl PackedLinear {
         self.forward_portable(x, rows, y, activation);
     }
 
-    /// The general path: [`sgemm`], then bias and activation in one pass.
+    /// Computes the layer with [`sgemm`], then adds the bias and applies the
+    /// activation in one pass. Processors without AVX-512 take this path.
     fn forward_portable(&self, x: &[f32], rows: usize, y: &mut [f32], activation: Option<Activation>) {
         let (out, inp) = (self.out_features(), self.in_features());
         let y = &mut y[..rows * out];
@@ -102,12 +105,22 @@ impl PackedLinear {
         let (out, inp) = (self.out_features(), self.in_features());
         let x = &x[..rows * inp];
         let y = &mut y[..rows * out];
-        y.par_chunks_mut(TASK_ROWS * out).zip(x.par_chunks(TASK_ROWS * inp)).for_each(|(y_block, x_block)| {
+        let task_rows = balanced_task_rows(rows, rayon::current_num_threads());
+        y.par_chunks_mut(task_rows * out).zip(x.par_chunks(task_rows * inp)).for_each(|(y_block, x_block)| {
             // SAFETY: the processor has AVX-512 (checked by the caller), and
             // the blocks hold whole rows of `inp` inputs and `out` outputs.
             unsafe { avx512::linear_block(self, x_block, y_block, activation) };
         });
     }
+}
+
+/// Rows per task: at most [`TASK_ROWS`], a multiple of the tile height, and
+/// an equal number of tasks per thread, so that no thread idles at the end.
+fn balanced_task_rows(rows: usize, threads: usize) -> usize {
+    let threads = threads.max(1);
+    let tasks_per_thread = rows.div_ceil(threads * TASK_ROWS).max(1);
+    let rows_per_task = rows.div_ceil(threads * tasks_per_thread);
+    rows_per_task.div_ceil(TILE_ROWS).max(1) * TILE_ROWS
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -156,7 +169,7 @@ mod avx512 {
         }
     }
 
-    /// Inputs of one register tile: up to 12 rows of `x` against one panel.
+    /// Inputs of one register tile: up to 6 rows of `x` against one panel.
     struct Tile<'a> {
         x: &'a [f32],
         x_stride: usize,
@@ -164,8 +177,8 @@ mod avx512 {
         depth: usize,
     }
 
-    /// Where a tile's result goes: onto `bias` in the first depth block,
-    /// onto the partial sums already in `y` in later ones.
+    /// The destination of a tile's result. The first depth block starts from
+    /// `bias`, later ones from the partial sums already in `y`.
     struct Target<'a> {
         y: &'a mut [f32],
         y_stride: usize,
@@ -179,12 +192,6 @@ mod avx512 {
         unsafe fn run(&self, rows: usize, target: Target<'_>) {
             // One monomorphised kernel per row count keeps the accumulators in registers.
             match rows {
-                12 => self.kernel::<12>(target),
-                11 => self.kernel::<11>(target),
-                10 => self.kernel::<10>(target),
-                9 => self.kernel::<9>(target),
-                8 => self.kernel::<8>(target),
-                7 => self.kernel::<7>(target),
                 6 => self.kernel::<6>(target),
                 5 => self.kernel::<5>(target),
                 4 => self.kernel::<4>(target),
@@ -197,41 +204,43 @@ mod avx512 {
         #[target_feature(enable = "avx512f")]
         #[inline]
         unsafe fn kernel<const ROWS: usize>(&self, target: Target<'_>) {
-            // Lanes of the two registers that hold real output columns.
-            let low_mask: __mmask16 = if target.columns >= 16 { 0xffff } else { (1u32 << target.columns) as u16 - 1 };
-            let high_mask: __mmask16 = if target.columns >= 32 { 0xffff } else if target.columns > 16 { (1u32 << (target.columns - 16)) as u16 - 1 } else { 0 };
+            // Lanes of each of the four registers that hold real output columns.
+            let masks: [__mmask16; 4] = std::array::from_fn(|q| {
+                let lanes = target.columns.saturating_sub(16 * q).min(16);
+                ((1u32 << lanes) - 1) as __mmask16
+            });
 
-            let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
             let y = target.y.as_mut_ptr();
+            let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
             for (r, lanes) in acc.iter_mut().enumerate() {
-                // SAFETY: the masks keep loads inside the row's `columns` outputs.
-                let (low, high) = if target.first {
-                    (_mm512_maskz_loadu_ps(low_mask, target.bias.as_ptr()), _mm512_maskz_loadu_ps(high_mask, target.bias.as_ptr().add(16)))
-                } else {
-                    let row = y.add(r * target.y_stride);
-                    (_mm512_maskz_loadu_ps(low_mask, row), _mm512_maskz_loadu_ps(high_mask, row.add(16)))
-                };
-                *lanes = [low, high];
+                // SAFETY: masked lanes are not read, so loads stay inside the
+                // row's `columns` outputs (or the bias), and `wrapping_add`
+                // keeps the addresses of fully masked registers harmless.
+                let source = if target.first { target.bias.as_ptr() } else { y.add(r * target.y_stride).cast_const() };
+                for (q, lane) in lanes.iter_mut().enumerate() {
+                    *lane = _mm512_maskz_loadu_ps(masks[q], source.wrapping_add(16 * q));
+                }
             }
 
-            let x = self.x.as_ptr();
             let w = self.weights.as_ptr();
+            let x_rows: [*const f32; ROWS] = std::array::from_fn(|r| self.x.as_ptr().add(r * self.x_stride));
             for p in 0..self.depth {
-                // SAFETY: `weights` holds `depth` rows of 32 floats, and each
-                // of the ROWS input rows has at least `depth` inputs left.
-                let w_low = _mm512_loadu_ps(w.add(p * PANEL));
-                let w_high = _mm512_loadu_ps(w.add(p * PANEL + 16));
+                // SAFETY: `weights` contains `depth` rows of 64 floats, and
+                // each of the ROWS input rows has at least `depth` inputs left.
+                let wv: [__m512; 4] = std::array::from_fn(|q| _mm512_loadu_ps(w.add(p * PANEL + 16 * q)));
                 for (r, lanes) in acc.iter_mut().enumerate() {
-                    let xv = _mm512_set1_ps(*x.add(r * self.x_stride + p));
-                    lanes[0] = _mm512_fmadd_ps(xv, w_low, lanes[0]);
-                    lanes[1] = _mm512_fmadd_ps(xv, w_high, lanes[1]);
+                    let xv = _mm512_set1_ps(*x_rows[r].add(p));
+                    for q in 0..4 {
+                        lanes[q] = _mm512_fmadd_ps(xv, wv[q], lanes[q]);
+                    }
                 }
             }
 
             for (r, lanes) in acc.iter().enumerate() {
                 let row = y.add(r * target.y_stride);
-                _mm512_mask_storeu_ps(row, low_mask, lanes[0]);
-                _mm512_mask_storeu_ps(row.add(16), high_mask, lanes[1]);
+                for (q, lane) in lanes.iter().enumerate() {
+                    _mm512_mask_storeu_ps(row.wrapping_add(16 * q), masks[q], *lane);
+                }
             }
         }
     }
@@ -284,9 +293,9 @@ mod tests {
 
     #[test]
     fn partial_tiles_and_panels() {
-        // 13 rows = one tile of 12 and one of 1; 40 outputs = one full panel
-        // and one of 8 columns; 20 outputs = one partial panel only.
-        check(13, 40, 20, None);
+        // 13 rows = two tiles of 6 and one of 1; 72 outputs = one full
+        // panel and one of 8 columns; 20 outputs = one partial panel only.
+        check(13, 72, 20, None);
         check(5, 20, 7, None);
         check(1, 1, 1, None);
     }
@@ -301,6 +310,17 @@ mod tests {
     fn many_tasks() {
         // 400 rows span three rayon tasks of up to 192 rows.
         check(400, 48, 16, None);
+    }
+
+    #[test]
+    fn task_rows_balance_threads() {
+        // 1280 rows on 2 threads: 4 tasks each of 160 rows, rounded up to a
+        // multiple of 6. 10,000 rows: 27 tasks each of 186 rows.
+        assert_eq!(balanced_task_rows(1280, 2), 162);
+        assert_eq!(balanced_task_rows(1280, 2) % TILE_ROWS, 0);
+        assert_eq!(balanced_task_rows(100, 2), 54);
+        assert_eq!(balanced_task_rows(10_000, 2), 186);
+        assert_eq!(balanced_task_rows(1, 8), 6);
     }
 
     #[test]

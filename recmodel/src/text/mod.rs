@@ -6,8 +6,10 @@
 //! sentence-transformers files when they are present: the maximum length of
 //! `sentence_bert_config.json`, the pooling mode of the pooling module, and
 //! L2 normalisation when `modules.json` lists a `Normalize` module. Tokens
-//! come from the Hugging Face `tokenizers` crate; the forward pass runs on
-//! this project's tensors and [`autograd::gemm::sgemm`], without a tape.
+//! come from the Hugging Face `tokenizers` crate. The forward pass runs on
+//! this project's tensors, without a tape: linear layers in [`PackedLinear`]
+//! (an AVX-512 kernel on weights packed at load time, else
+//! [`autograd::gemm::sgemm`]) and attention on `sgemm`.
 //!
 //! [`load_item_texts`] builds each item's text from a dataset's fields, in
 //! item-index order, so that row `i` of the output is item `i`'s feature
