@@ -84,5 +84,40 @@ fn train_rejects_zero_batch_size() {
     let Some(dir) = scientific() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = mporec(&["train", "--data", s(&dir), "--features", s(&scientific_features(&dir)), "--batch-size", "0", "--out", s(&tmp.path().join("out"))]);
-    assert_clean_failure(&out, &["batch size"]);
+    assert_clean_failure(&out, &["--batch-size", "0"]);
+}
+
+#[test]
+fn train_rejects_nan_learning_rate() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mporec(&["train", "--data", s(&dir), "--features", s(&scientific_features(&dir)), "--lr", "NaN", "--out", s(&tmp.path().join("out"))]);
+    assert_clean_failure(&out, &["--lr", "NaN"]);
+    assert!(!tmp.path().join("out").exists(), "a rejected run must not create its output folder");
+}
+
+#[test]
+fn train_refuses_existing_run() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("metrics.jsonl"), "{}\n").unwrap();
+    let out = mporec(&["train", "--data", s(&dir), "--features", s(&scientific_features(&dir)), "--out", s(tmp.path())]);
+    assert_clean_failure(&out, &["metrics.jsonl", "already exists"]);
+    assert_eq!(fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap(), "{}\n", "the old run must be left intact");
+}
+
+#[test]
+fn train_rejects_header_only_test_split() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".inter") || name.ends_with("2index") {
+            fs::copy(&path, tmp.path().join(&name)).unwrap();
+        }
+    }
+    fs::write(tmp.path().join("Scientific.test.inter"), "user_id:token\titem_id_list:token_seq\titem_id:token\n").unwrap();
+    let out = mporec(&["popularity", "--data", s(tmp.path())]);
+    assert_clean_failure(&out, &["Scientific.test.inter", "no rows"]);
 }

@@ -56,11 +56,13 @@ fn io_err(path: &Path, source: std::io::Error) -> ModelError {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // A fixed name, so that a temporary file left by a killed run is
+    // overwritten by the next write rather than accumulating.
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
-        f.sync_all().map_err(|e| io_err(&tmp, e))?;
+        let mut f = File::create(&tmp).map_err(|e| io_err(path, e))?;
+        f.write_all(bytes).map_err(|e| io_err(path, e))?;
+        f.sync_all().map_err(|e| io_err(path, e))?;
         fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
         // Persist the rename itself; not every platform can open a folder.
         if let Ok(d) = File::open(dir) {
@@ -99,6 +101,12 @@ pub fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), Mode
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ModelError> {
     let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
     let bad = |message: String| ModelError::Checkpoint { path: path.to_path_buf(), message };
+    if bytes.is_empty() {
+        return Err(bad("the file is empty".into()));
+    }
+    if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] == MAGIC && bytes.len() < HEADER_LEN {
+        return Err(bad(format!("the file is truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
+    }
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err(bad("not an mporec checkpoint (missing MPORECCK header)".into()));
     }

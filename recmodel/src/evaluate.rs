@@ -41,6 +41,9 @@ pub fn item_table(model: &UniSRec, params: &ParamStore, features: &Tensor) -> Re
 /// When a history is empty or contains an item out of range, or the features
 /// do not fit the model.
 pub fn evaluate(model: &UniSRec, params: &ParamStore, features: &Tensor, examples: &[SequenceExample]) -> Result<Evaluation, ModelError> {
+    if examples.is_empty() {
+        return Err(ModelError::InvalidInput("no rows to evaluate: the split is empty".into()));
+    }
     let items = item_table(model, params, features)?;
     let num_items = model.config.num_items;
     let hidden = model.config.hidden_size;

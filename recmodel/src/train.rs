@@ -31,6 +31,29 @@ pub struct TrainConfig {
     pub batching: Batching,
 }
 
+impl TrainConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidInput`] naming the setting and its value.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::InvalidInput(m));
+        if self.epochs == 0 {
+            return bad("the number of epochs must be at least 1".into());
+        }
+        if self.patience == 0 {
+            return bad("the patience must be at least 1 epoch".into());
+        }
+        if self.batch_size == 0 {
+            return bad("the batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("the learning rate must be a positive finite number, got {}", self.lr));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig { epochs: 300, patience: 10, batch_size: 2048, lr: 1e-3, seed: 2020, batching: Batching::Bucketed }
@@ -108,12 +131,7 @@ pub fn train(
     if dataset.train.is_empty() || dataset.valid.is_empty() {
         return Err(ModelError::InvalidInput(format!("dataset {} has no training or no validation rows", dataset.name)));
     }
-    if config.epochs == 0 {
-        return Err(ModelError::InvalidInput("the number of epochs must be at least 1".into()));
-    }
-    if config.batch_size == 0 {
-        return Err(ModelError::InvalidInput("batch size must be at least 1".into()));
-    }
+    config.validate()?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut optimizer = Adam::new(AdamConfig { lr: config.lr, ..AdamConfig::default() });
     let mut pool = BufferPool::new();
@@ -171,6 +189,12 @@ pub fn train(
             "epoch finished"
         );
         if improved {
+            if let Some((_, p)) = params.iter().find(|(_, p)| !p.value.is_finite()) {
+                return Err(ModelError::InvalidInput(format!(
+                    "parameter {} became non-finite in epoch {epoch}; lower the learning rate (the last good checkpoint is kept)",
+                    p.name
+                )));
+            }
             since_best = 0;
             if let Some(path) = &checkpoint {
                 let ck = Checkpoint {

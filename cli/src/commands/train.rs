@@ -28,16 +28,16 @@ pub struct TrainArgs {
     #[arg(long, default_value = "bucketed")]
     batching: Batching,
     /// Maximum number of epochs.
-    #[arg(long, default_value_t = 300)]
-    epochs: usize,
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
     /// Stop after this many epochs without a better validation NDCG@10.
-    #[arg(long, default_value_t = 10)]
-    patience: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    patience: u32,
     /// Training rows per batch.
-    #[arg(long, default_value_t = 2048)]
-    batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Adam learning rate, a positive number.
+    #[arg(long, default_value_t = 1e-3, value_parser = parse_lr)]
     lr: f32,
     /// Seed of initialisation, batching, dropout and gate noise.
     #[arg(long, default_value_t = 2020)]
@@ -98,12 +98,42 @@ impl TrainObserver for Progress {
     }
 }
 
+fn parse_lr(s: &str) -> Result<f32, String> {
+    let lr: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if lr.is_finite() && lr > 0.0 {
+        Ok(lr)
+    } else {
+        Err(format!("{s} is not a positive finite number"))
+    }
+}
+
+/// Files of a finished or running training run; `--out` must not hold them.
+const RUN_FILES: [&str; 3] = ["best.ckpt", "metrics.jsonl", "test_metrics.json"];
+
 /// Runs `mporec train`.
 ///
 /// # Errors
 /// Unreadable or malformed inputs, an unwritable output folder, or a
 /// diverging loss.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    for name in RUN_FILES {
+        let existing = args.out.join(name);
+        if existing.exists() {
+            anyhow::bail!(
+                "{} already exists: the output folder holds another run; choose a new --out or remove that run first",
+                existing.display()
+            );
+        }
+    }
+    let train_config = TrainConfig {
+        epochs: args.epochs as usize,
+        patience: args.patience as usize,
+        batch_size: args.batch_size as usize,
+        lr: args.lr,
+        seed: args.seed,
+        batching: args.batching,
+    };
+    train_config.validate()?;
     let dataset = load_unisrec(&args.data)?;
     let features = load_features(&args.features, dataset.num_items)?;
     let config = UniSRecConfig::new(dataset.num_items, features.shape()[1], args.setting);
@@ -123,14 +153,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let metrics = File::create(&metrics_path).with_context(|| format!("failed to create {}", metrics_path.display()))?;
     let mut progress = Progress { bar: None, metrics: BufWriter::new(metrics), metrics_path, rows: 0, started: std::time::Instant::now() };
 
-    let train_config = TrainConfig {
-        epochs: args.epochs,
-        patience: args.patience,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        seed: args.seed,
-        batching: args.batching,
-    };
     let checkpoint = args.out.join("best.ckpt");
     let outcome = train(&model, &mut params, &dataset, &features, &train_config, Some(checkpoint), &mut progress)?;
     tracing::info!(best_epoch = outcome.best_epoch, epochs_run = outcome.epochs.len(), "training finished");

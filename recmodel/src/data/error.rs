@@ -54,6 +54,13 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// An interaction file with a header but no rows.
+    #[error("{}: the file has a header but no rows", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// A first line that is not the expected header.
     #[error("{} line 1: expected the header {expected:?}, found {found:?}", path.display())]
     Header {

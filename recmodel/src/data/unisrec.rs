@@ -211,6 +211,9 @@ fn read_inter(path: &Path, num_users: usize, num_items: usize) -> Result<Vec<Seq
 
         examples.push(SequenceExample { user, history, target });
     }
+    if examples.is_empty() {
+        return Err(DataError::NoRows { path: path.to_path_buf() });
+    }
     Ok(examples)
 }
 
