@@ -54,6 +54,12 @@ fn parse_shape(text: &str) -> Result<(usize, usize), String> {
     if out_dim == 0 || in_dim == 0 {
         return Err(invalid());
     }
+    // The random matrix is materialised in f32 and decomposed in f64; 2^28
+    // elements (1 GiB in f32) already takes minutes on a few cores.
+    const MAX_ELEMENTS: usize = 1 << 28;
+    if out_dim.checked_mul(in_dim).is_none_or(|n| n > MAX_ELEMENTS) {
+        return Err(format!("shape {text:?} has more than {MAX_ELEMENTS} elements, too large for a random test matrix"));
+    }
     Ok((out_dim, in_dim))
 }
 
@@ -218,6 +224,7 @@ mod tests {
         assert!(parse_shape("300").is_err());
         assert!(parse_shape("0x5").is_err());
         assert!(parse_shape("3x-5").is_err());
+        assert!(parse_shape("200000x200000").is_err());
     }
 
     #[test]
