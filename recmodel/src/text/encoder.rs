@@ -1,6 +1,9 @@
 //! Texts to feature vectors: tokenizer, BERT encoder and pooling together.
 
 use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
 
 use super::bert::{BertModel, Workspace};
 use super::config::{require_file, BertConfig, Pooling, SentenceConfig};
@@ -87,7 +90,7 @@ impl TextEncoder {
     ///
     /// # Errors
     /// [`super::TextError::Tokenizer`] when tokenization fails.
-    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], batch_size: usize, progress: impl FnMut(usize)) -> Result<Vec<f32>> {
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], batch_size: usize, progress: impl Fn(usize) + Sync) -> Result<Vec<f32>> {
         let sequences = self.tokenizer.encode_all(texts)?;
         self.embed_tokens(&sequences, batch_size, progress)
     }
@@ -97,33 +100,61 @@ impl TextEncoder {
     ///
     /// Sequences are sorted by length, longest first, and cut into batches of
     /// `batch_size` (at least 1), so each batch is padded to nearly its own
-    /// length. `progress` is called after each batch with the number of
-    /// sequences it held.
+    /// length. Batches run in parallel on rayon's threads as well as within
+    /// themselves: a thread that waits for its share of one batch takes up
+    /// another batch instead of idling, which matters most when other
+    /// processes compete for the cores. The result does not depend on the
+    /// thread count. `progress` is called after each batch with the number
+    /// of sequences it held, from whichever thread ran it.
     ///
     /// # Errors
-    /// As [`BertModel::forward`].
+    /// As [`BertModel::forward`], for the first failing batch.
     pub fn embed_tokens<S: AsRef<[u32]> + Sync>(
         &self,
         sequences: &[S],
         batch_size: usize,
-        mut progress: impl FnMut(usize),
+        progress: impl Fn(usize) + Sync,
     ) -> Result<Vec<f32>> {
         let dim = self.dim();
         let mut order: Vec<usize> = (0..sequences.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].as_ref().len()));
+        let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+
+        // Workspaces return to this pool after each batch, so their buffers
+        // are reused instead of faulted in again.
+        let workspaces: Mutex<Vec<Workspace>> = Mutex::new(Vec::new());
+        let pooled: Vec<Result<Vec<f32>>> = batches
+            .par_iter()
+            .with_max_len(1)
+            .map(|indices| {
+                let mut workspace = workspaces.lock().map(|mut pool| pool.pop()).unwrap_or(None).unwrap_or_default();
+                let batch: Vec<&[u32]> = indices.iter().map(|&i| sequences[i].as_ref()).collect();
+                let rows = self.pool_batch(&batch, &mut workspace);
+                if let Ok(mut pool) = workspaces.lock() {
+                    pool.push(workspace);
+                }
+                progress(indices.len());
+                rows
+            })
+            .collect();
 
         let mut output = vec![0.0f32; sequences.len() * dim];
-        let mut workspace = Workspace::default();
-        let mut batch: Vec<&[u32]> = Vec::with_capacity(batch_size.max(1));
-        for indices in order.chunks(batch_size.max(1)) {
-            batch.clear();
-            batch.extend(indices.iter().map(|&i| sequences[i].as_ref()));
-            let states = self.model.forward(&batch, &mut workspace)?;
-            for (b, &i) in indices.iter().enumerate() {
-                pool_into(&states, b, self.pooling, self.normalize, &mut output[i * dim..(i + 1) * dim]);
+        for (indices, rows) in batches.iter().zip(pooled) {
+            for (&i, row) in indices.iter().zip(rows?.chunks_exact(dim)) {
+                output[i * dim..(i + 1) * dim].copy_from_slice(row);
             }
-            progress(indices.len());
         }
         Ok(output)
+    }
+
+    /// Runs one batch and returns its pooled vectors, `[batch.len(), dim]`.
+    fn pool_batch(&self, batch: &[&[u32]], workspace: &mut Workspace) -> Result<Vec<f32>> {
+        let dim = self.dim();
+        let states = self.model.forward(batch, workspace)?;
+        let mut rows = vec![0.0f32; batch.len() * dim];
+        for (b, row) in rows.chunks_exact_mut(dim).enumerate() {
+            pool_into(&states, b, self.pooling, self.normalize, row);
+        }
+        Ok(rows)
     }
 }
