@@ -189,17 +189,23 @@ impl<'p> Graph<'p> {
         self.nodes.is_empty()
     }
 
-    /// The node for parameter `id`; repeated calls return the same node.
+    /// The node for parameter `id`; repeated calls return the same node
+    /// while gradient recording stays on or off.
     pub fn param(&mut self, id: ParamId) -> Var {
-        if let Some(v) = self.param_vars.get(&id) {
-            return *v;
-        }
         let p = self.params.get(id);
+        let requires_grad = p.trainable && self.grad_enabled;
+        // A node made while gradients were off cannot start receiving them,
+        // so a parameter first used then gets a second node once they are on.
+        if let Some(v) = self.param_vars.get(&id) {
+            if self.nodes[v.0].requires_grad == requires_grad {
+                return *v;
+            }
+        }
         let v = Var(self.nodes.len());
         self.nodes.push(Node {
             shape: p.value.shape().to_vec(),
             data: NodeData::Param(id),
-            requires_grad: p.trainable && self.grad_enabled,
+            requires_grad,
             backward: None,
         });
         self.param_vars.insert(id, v);

@@ -190,3 +190,21 @@ fn pool_zeros_clears_stale_values() {
     pool.give(vec![7.0; 50]);
     assert_eq!(pool.zeros(40), vec![0.0; 40]);
 }
+
+#[test]
+fn param_first_used_without_grad_gets_grad_later() {
+    let mut store = autograd::ParamStore::new();
+    let w = store.add("w", autograd::Tensor::new(vec![2], vec![3.0, -1.0]).unwrap());
+    let mut g = autograd::Graph::new(&store);
+    g.set_grad_enabled(false);
+    let frozen = g.param(w);
+    assert!(!g.requires_grad(frozen));
+    g.set_grad_enabled(true);
+    let x = g.param(w);
+    assert!(g.requires_grad(x));
+    let y = g.mul(x, x).unwrap();
+    let loss = g.sum(y);
+    let grads = g.backward(loss).unwrap();
+    // d/dw w^2 = 2w
+    assert_eq!(grads.get(w).unwrap(), &[6.0, -2.0]);
+}
