@@ -64,7 +64,7 @@ fn scientific_features_match() {
     assert_eq!(expected.len(), items.texts.len() * dim);
 
     let start = Instant::now();
-    let actual = encoder.embed(&items.texts, 64, |_| {}).unwrap();
+    let actual = encoder.embed(&items.texts, 16, |_| {}).unwrap();
     let seconds = start.elapsed().as_secs_f64();
 
     let mut min_cosine = f32::INFINITY;
