@@ -121,3 +121,16 @@ fn train_rejects_header_only_test_split() {
     let out = mporec(&["popularity", "--data", s(tmp.path())]);
     assert_clean_failure(&out, &["Scientific.test.inter", "no rows"]);
 }
+
+#[test]
+fn embed_rejects_unwritable_output_before_encoding() {
+    let Some(model) = recmodel::shared::require_shared("models/all-MiniLM-L6-v2") else { return };
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = mporec(&["embed", "--model", s(&model), "--data", s(&dir), "--out", s(tmp.path())]);
+    assert_clean_failure(&folder, &["is a folder", "--out"]);
+    let missing = tmp.path().join("missing").join("x.f32");
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(&dir), "--out", s(&missing)]);
+    assert_clean_failure(&out, &["does not exist"]);
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing may be left behind");
+}

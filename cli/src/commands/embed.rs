@@ -62,6 +62,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         None => items.texts,
     };
     let out = args.out.unwrap_or_else(|| default_output(&items.source, &args.model, args.word_drop.is_some()));
+    check_output_path(&out)?;
 
     let bar = ProgressBar::new(texts.len() as u64);
     bar.set_style(
@@ -72,6 +73,16 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let features = encoder.embed(&texts, args.batch_size as usize, |done| bar.inc(done as u64))?;
     bar.finish_and_clear();
 
+    let dim = encoder.dim().max(1);
+    if let Some(position) = features.iter().position(|v| !v.is_finite()) {
+        anyhow::bail!(
+            "the model produced a non-finite feature ({}) for item {} (dimension {}); check the weights in {}",
+            features[position],
+            position / dim,
+            position % dim,
+            args.model.display()
+        );
+    }
     write_features(&out, &features)?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
@@ -102,6 +113,19 @@ fn default_output(source: &Path, model: &Path, word_drop: bool) -> PathBuf {
     PathBuf::from(format!("{dataset}.{model_name}{suffix}.f32"))
 }
 
+/// Rejects an output path that cannot be written, before the slow encoding
+/// pass: an existing folder, or a parent folder that does not exist.
+fn check_output_path(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("output path {} is a folder; pass a file name with --out", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        anyhow::bail!("the folder {} of the output file does not exist; create it first", parent.display());
+    }
+    Ok(())
+}
+
 /// Writes raw little-endian f32 to a temporary file beside `path`, then
 /// renames it, so an interrupted run never leaves a truncated feature file.
 fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
@@ -118,5 +142,9 @@ fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
         writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&temporary, path)
     };
-    write().with_context(|| format!("failed to write {}", path.display()))
+    let result = write();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.with_context(|| format!("failed to write {}", path.display()))
 }
