@@ -88,7 +88,8 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32],
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "sgemm: output buffer too short");
+    assert!(ldc >= n, "sgemm: output row stride {ldc} is below the {n} columns");
+    assert!(c.len() >= (m - 1) * ldc + n, "sgemm: output buffer of {} elements is too short", c.len());
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k.max(1));
     let c_ptr = SendPtr(c.as_mut_ptr());

@@ -44,7 +44,7 @@ pub struct BackwardInput<'a> {
 }
 
 impl BackwardInput<'_> {
-    /// The forward value of `v`.
+    /// Returns the forward value of `v`.
     ///
     /// # Panics
     /// Panics if the value was released, which happens only to nodes created
@@ -53,12 +53,12 @@ impl BackwardInput<'_> {
         node_value(&self.nodes[v.0], self.params)
     }
 
-    /// The shape of `v`.
+    /// Returns the shape of `v`.
     pub fn shape(&self, v: Var) -> &[usize] {
         &self.nodes[v.0].shape
     }
 
-    /// The gradient of the loss with respect to this node's output.
+    /// Returns the gradient of the loss with respect to this node's output.
     pub fn grad_output(&self) -> &[f32] {
         self.grad_output
     }
@@ -83,8 +83,8 @@ impl GradSink<'_> {
         self.nodes[v.0].requires_grad
     }
 
-    /// The gradient buffer of `v` to accumulate into, or `None` when `v`
-    /// needs no gradient.
+    /// Returns the gradient buffer of `v` to accumulate into, created as
+    /// zeros on first use, or `None` when `v` needs no gradient.
     pub fn grad(&mut self, v: Var) -> Option<&mut [f32]> {
         if !self.nodes[v.0].requires_grad {
             return None;
@@ -97,7 +97,8 @@ impl GradSink<'_> {
         slot.as_deref_mut()
     }
 
-    /// A scratch buffer from the pool; hand it back with [`GradSink::recycle`].
+    /// Takes a zeroed scratch buffer from the pool. Hand it back with
+    /// [`GradSink::recycle`].
     pub fn scratch(&mut self, len: usize) -> Vec<f32> {
         self.pool.zeros(len)
     }
@@ -142,17 +143,17 @@ pub struct Graph<'p> {
 }
 
 impl<'p> Graph<'p> {
-    /// An empty tape over `params`.
+    /// Creates an empty tape over `params`.
     pub fn new(params: &'p ParamStore) -> Self {
         Self::with_pool(params, BufferPool::new())
     }
 
-    /// An empty tape that takes its buffers from `pool`.
+    /// Creates an empty tape that takes its buffers from `pool`.
     pub fn with_pool(params: &'p ParamStore, pool: BufferPool) -> Self {
         Graph { params, nodes: Vec::new(), param_vars: HashMap::new(), pool, grad_enabled: true }
     }
 
-    /// An empty tape that records no backward functions: for inference.
+    /// Creates an empty tape that records no backward functions, for inference.
     pub fn inference(params: &'p ParamStore) -> Self {
         let mut g = Self::new(params);
         g.grad_enabled = false;
@@ -164,7 +165,7 @@ impl<'p> Graph<'p> {
         self.grad_enabled = enabled;
     }
 
-    /// The parameter store this tape reads.
+    /// Returns the parameter store this tape reads.
     pub fn params(&self) -> &'p ParamStore {
         self.params
     }
@@ -212,13 +213,13 @@ impl<'p> Graph<'p> {
         v
     }
 
-    /// A constant input (no gradient).
+    /// Adds a constant input, which receives no gradient.
     pub fn constant(&mut self, t: Tensor) -> Var {
         let shape = t.shape().to_vec();
         self.push_leaf(shape, t.into_data(), false)
     }
 
-    /// A constant input copied from a slice into a pooled buffer.
+    /// Adds a constant input copied from a slice into a pooled buffer.
     ///
     /// # Errors
     /// When `data.len()` is not the product of `shape`.
@@ -229,7 +230,7 @@ impl<'p> Graph<'p> {
         Ok(self.push_leaf(shape.to_vec(), buf, false))
     }
 
-    /// A leaf that receives a gradient without being a parameter.
+    /// Adds a leaf that receives a gradient without being a parameter.
     pub fn variable(&mut self, t: Tensor) -> Var {
         let shape = t.shape().to_vec();
         let rg = self.grad_enabled;

@@ -66,7 +66,7 @@ pub struct Adam {
 }
 
 impl Adam {
-    /// A fresh optimizer.
+    /// Creates an optimizer with no moment estimates yet.
     pub fn new(config: AdamConfig) -> Self {
         Adam { config, group_lr: BTreeMap::new(), state: BTreeMap::new() }
     }

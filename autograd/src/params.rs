@@ -38,7 +38,7 @@ pub struct ParamStore {
 }
 
 impl ParamStore {
-    /// An empty store.
+    /// Creates an empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -93,7 +93,7 @@ impl ParamStore {
         self.params.len()
     }
 
-    /// True when the store holds no parameter.
+    /// True when the store contains no parameter.
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
     }
@@ -121,12 +121,12 @@ pub struct Gradients {
 }
 
 impl Gradients {
-    /// The gradient of `id`, if it received one.
+    /// Returns the gradient of `id`, if it received one.
     pub fn get(&self, id: ParamId) -> Option<&[f32]> {
         self.grads.get(&id).map(|g| g.as_slice())
     }
 
-    /// The gradient of `id`, writable.
+    /// Returns the gradient of `id`, writable.
     pub fn get_mut(&mut self, id: ParamId) -> Option<&mut [f32]> {
         self.grads.get_mut(&id).map(|g| g.as_mut_slice())
     }
@@ -138,7 +138,7 @@ impl Gradients {
         ids.into_iter().map(move |id| (id, self.grads[&id].as_slice()))
     }
 
-    /// The Euclidean norm of all gradients taken together.
+    /// Computes the Euclidean norm of all gradients taken together.
     pub fn global_norm(&self) -> f32 {
         let sum: f64 = self
             .iter()

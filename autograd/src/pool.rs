@@ -27,17 +27,17 @@ impl Default for BufferPool {
 }
 
 impl BufferPool {
-    /// An empty pool that keeps up to 8 GiB of buffers.
+    /// Creates an empty pool that keeps up to 8 GiB of buffers.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// An empty pool that keeps at most `max_floats` floats for reuse.
+    /// Creates an empty pool that keeps at most `max_floats` floats for reuse.
     pub fn with_limit(max_floats: usize) -> Self {
         BufferPool { free: BTreeMap::new(), held: 0, limit: max_floats }
     }
 
-    /// A buffer of `len` zeros.
+    /// Takes a buffer of `len` zeros.
     pub fn zeros(&mut self, len: usize) -> Vec<f32> {
         let mut v = self.take(len);
         v.clear();
@@ -45,8 +45,8 @@ impl BufferPool {
         v
     }
 
-    /// A buffer of length `len` whose contents are unspecified; the caller
-    /// overwrites every element.
+    /// Takes a buffer of length `len` whose contents are unspecified, so the
+    /// caller must overwrite every element.
     pub fn uninit(&mut self, len: usize) -> Vec<f32> {
         let mut v = self.take(len);
         if v.len() >= len {

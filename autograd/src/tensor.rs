@@ -35,17 +35,17 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
-    /// A tensor of zeros.
+    /// Creates a tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Self {
         Tensor { shape: shape.to_vec(), data: vec![0.0; shape.iter().product()] }
     }
 
-    /// A tensor filled with `value`.
+    /// Creates a tensor filled with `value`.
     pub fn full(shape: &[usize], value: f32) -> Self {
         Tensor { shape: shape.to_vec(), data: vec![value; shape.iter().product()] }
     }
 
-    /// A scalar tensor of shape `[]`.
+    /// Creates a scalar tensor of shape `[]`.
     pub fn scalar(value: f32) -> Self {
         Tensor { shape: vec![], data: vec![value] }
     }
@@ -82,7 +82,7 @@ impl Tensor {
         self.data.len()
     }
 
-    /// True when the tensor holds no element.
+    /// True when the tensor contains no element.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
@@ -102,7 +102,7 @@ impl Tensor {
         &self.data[i * d..(i + 1) * d]
     }
 
-    /// The same buffer with another shape of equal element count.
+    /// Reinterprets the buffer with another shape of equal element count.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] when the element counts differ.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// The shared folder: `$MPOREC_SHARED` if set, else the first `shared`
+/// Finds the shared folder: `$MPOREC_SHARED` if set, else the first `shared`
 /// folder holding `data/` found beside the current directory or one of its
 /// ancestors. Cargo runs tests from each crate's folder, hence the walk up.
 pub fn shared_dir() -> Option<PathBuf> {
@@ -24,7 +24,7 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
-/// The path `relative` inside the shared folder, or `None` with a message on
+/// Returns the path `relative` inside the shared folder, or `None` with a message on
 /// stderr when it is absent outside CI.
 ///
 /// # Panics

@@ -24,13 +24,13 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The Scientific dataset folder, or `None` (with a message) when the
+/// Finds the Scientific dataset folder, or returns `None` (with a message) when the
 /// shared data is absent outside CI.
 pub fn scientific() -> Option<PathBuf> {
     recmodel::shared::require_shared("data/scientific/Scientific.train.inter").map(|p| p.parent().expect("file in a folder").to_path_buf())
 }
 
-/// The reference MiniLM features of Scientific.
+/// Returns the path of Scientific's reference MiniLM features.
 pub fn scientific_features(dir: &Path) -> PathBuf {
     dir.join("Scientific.minilm-l6.f32")
 }

@@ -43,7 +43,7 @@ impl SequenceOffsets {
 
     /// Total number of rows.
     pub fn total(&self) -> usize {
-        *self.starts.last().expect("starts holds at least one entry")
+        *self.starts.last().expect("starts has at least one entry")
     }
 
     /// Row range of sequence `b`.

@@ -118,7 +118,7 @@ impl Graph<'_> {
         })
     }
 
-    /// The linear layer `x W^T + bias` on the last axis of `x`, with `w`
+    /// Applies the linear layer `x W^T + bias` on the last axis of `x`, with `w`
     /// stored `[out, in]` as PyTorch stores it.
     ///
     /// # Errors

@@ -32,7 +32,7 @@ fn permute_index(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 }
 
 impl Graph<'_> {
-    /// The same elements with another shape of equal size.
+    /// Reshapes `x` to another shape of equal size.
     ///
     /// # Errors
     /// When the element counts differ.
