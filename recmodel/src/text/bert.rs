@@ -1,13 +1,14 @@
 //! The BERT encoder's forward pass for inference: plain kernels on `f32`
-//! buffers, [`PackedLinear`] for the linear layers and [`sgemm`] for the
-//! attention products, with no tape.
+//! buffers, [`PackedLinear`] for the linear layers and
+//! [`attention::self_attention`] for the attention products, with no tape.
 
 use std::path::Path;
 
-use autograd::gemm::{sgemm, MatRef};
 use autograd::Tensor;
 use rayon::prelude::*;
 
+use super::aligned::AlignedFloats;
+use super::attention;
 use super::config::{require_file, BertConfig};
 use super::error::{Result, TextError};
 use super::kernels;
@@ -38,11 +39,11 @@ struct InferenceLayer {
 /// is allocated, and faulted in, once.
 #[derive(Default)]
 pub struct Workspace {
-    hidden: Vec<f32>,
-    qkv: Vec<f32>,
-    context: Vec<f32>,
-    projected: Vec<f32>,
-    intermediate: Vec<f32>,
+    hidden: AlignedFloats,
+    qkv: AlignedFloats,
+    context: AlignedFloats,
+    projected: AlignedFloats,
+    intermediate: AlignedFloats,
     lengths: Vec<usize>,
     seq_len: usize,
 }
@@ -145,10 +146,10 @@ impl BertModel {
         workspace.lengths.clear();
         workspace.lengths.extend(sequences.iter().map(|s| s.as_ref().len()));
         for buffer in [&mut workspace.hidden, &mut workspace.context, &mut workspace.projected] {
-            buffer.resize(rows * h, 0.0);
+            buffer.resize(rows * h);
         }
-        workspace.qkv.resize(rows * 3 * h, 0.0);
-        workspace.intermediate.resize(rows * self.config.intermediate_size, 0.0);
+        workspace.qkv.resize(rows * 3 * h);
+        workspace.intermediate.resize(rows * self.config.intermediate_size);
 
         if rows == 0 {
             return Ok(HiddenStates { states: &[], lengths: &workspace.lengths, seq_len, hidden_size: h });
@@ -240,21 +241,7 @@ impl BertModel {
         workspace.context.par_chunks_mut(seq_len * h).zip(workspace.lengths.par_iter()).enumerate().for_each(
             |(b, (context, &len))| {
                 let block = &qkv[b * seq_len * 3 * h..(b + 1) * seq_len * 3 * h];
-                let mut scores = vec![0.0f32; len * len];
-                for head in 0..heads {
-                    // Views into the stacked rows [Q | K | V], each 3h wide.
-                    let view = |offset: usize| MatRef {
-                        data: &block[offset + head * head_dim..],
-                        rows: len,
-                        cols: head_dim,
-                        row_stride: 3 * h as isize,
-                        col_stride: 1,
-                    };
-                    let (query, key, value) = (view(0), view(h), view(2 * h));
-                    sgemm(scale, query, key.t(), 0.0, &mut scores, len);
-                    scores.chunks_exact_mut(len).for_each(kernels::softmax);
-                    sgemm(1.0, MatRef::new(&scores, len, len), value, 0.0, &mut context[head * head_dim..], h);
-                }
+                attention::self_attention(block, len, h, heads, scale, context);
                 context[len * h..].fill(0.0);
             },
         );

@@ -205,6 +205,108 @@ dispatch! {
     }
 }
 
+/// Sixteen-lane versions of the element kernels, for callers that are
+/// already compiled for AVX-512 and hold their data in registers.
+///
+/// The scalar loops above leave the division of [`erf`] as a `vdivps`,
+/// which alone takes about as long as the rest of GELU. Here it is a
+/// reciprocal estimate refined by one Newton step, which is accurate to
+/// about 1 ulp, and GELU costs about a third as much.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Activation;
+
+    /// [`super::exp`] on 16 lanes; NaN stays NaN.
+    ///
+    /// # Safety
+    /// The processor must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub unsafe fn exp(x: __m512) -> __m512 {
+        const ROUND: f32 = 12_582_912.0;
+        // The constant goes first: min and max return their second operand
+        // when either is NaN.
+        let underflow = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(-87.3));
+        let x = _mm512_max_ps(_mm512_set1_ps(-87.3), _mm512_min_ps(_mm512_set1_ps(88.0), x));
+        let shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E), _mm512_set1_ps(ROUND));
+        let n = _mm512_sub_ps(shifted, _mm512_set1_ps(ROUND));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.987_569_1e-4);
+        for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        let er = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0)));
+        let bias = _mm512_set1_epi32(127 - ROUND.to_bits() as i32);
+        let exponent = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_castps_si512(shifted), bias));
+        _mm512_maskz_mul_ps(!underflow, er, _mm512_castsi512_ps(exponent))
+    }
+
+    /// [`super::erf`] on 16 lanes.
+    ///
+    /// # Safety
+    /// The processor must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub unsafe fn erf(x: __m512) -> __m512 {
+        let one = _mm512_set1_ps(1.0);
+        // erf is 1 to f32 precision well before |x| = 10; the bound keeps
+        // the reciprocal finite for infinite inputs.
+        let a = _mm512_min_ps(_mm512_set1_ps(10.0), _mm512_abs_ps(x));
+        let d = _mm512_fmadd_ps(_mm512_set1_ps(0.327_591_1), a, one);
+        let t = _mm512_rcp14_ps(d);
+        let t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0)));
+        let mut poly = _mm512_set1_ps(1.061_405_4);
+        for c in [-1.453_152, 1.421_413_7, -0.284_496_74, 0.254_829_6] {
+            poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(c));
+        }
+        let poly = _mm512_mul_ps(poly, t);
+        let y = _mm512_fnmadd_ps(poly, exp(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))), one);
+        // Copy the sign bit of x onto y (ternary-logic table 0xd8 selects
+        // bits of the second operand where the third is set).
+        let sign = _mm512_set1_epi32(i32::MIN);
+        _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xd8>(_mm512_castps_si512(y), _mm512_castps_si512(x), sign))
+    }
+
+    /// `x * Phi(x)`, the GELU of [`super::gelu`], on 16 lanes.
+    ///
+    /// # Safety
+    /// The processor must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub unsafe fn gelu(x: __m512) -> __m512 {
+        let half_x = _mm512_mul_ps(_mm512_set1_ps(0.5), x);
+        let e = erf(_mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2)));
+        _mm512_fmadd_ps(half_x, e, half_x)
+    }
+
+    /// Applies `activation` to `xs` in place: GELU here, the others
+    /// through [`super::activate_in_place`].
+    ///
+    /// # Safety
+    /// The processor must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn activate_in_place(xs: &mut [f32], activation: Activation) {
+        if activation != Activation::Gelu {
+            super::activate_in_place(xs, activation);
+            return;
+        }
+        let mut chunks = xs.chunks_exact_mut(16);
+        for chunk in &mut chunks {
+            let v = _mm512_loadu_ps(chunk.as_ptr());
+            _mm512_storeu_ps(chunk.as_mut_ptr(), gelu(v));
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            let mask = ((1u32 << rest.len()) - 1) as __mmask16;
+            let v = _mm512_maskz_loadu_ps(mask, rest.as_ptr());
+            _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, gelu(v));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +371,50 @@ mod tests {
         assert!((xs[1] + 0.158_655_25).abs() < 1e-6);
         assert!((xs[2] - 1.954_499_7).abs() < 1e-6);
         assert_eq!(xs[3], 0.0);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn lanes(f: unsafe fn(std::arch::x86_64::__m512) -> std::arch::x86_64::__m512, xs: &[f32; 16]) -> [f32; 16] {
+        use std::arch::x86_64::*;
+        let mut out = [0.0f32; 16];
+        // SAFETY: the callers check for AVX-512F first.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), f(_mm512_loadu_ps(xs.as_ptr()))) };
+        out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_kernels_match_scalar_ones() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipping: this processor has no AVX-512F");
+            return;
+        }
+        let (mut exp_worst, mut erf_worst, mut gelu_worst) = (0.0f32, 0.0f32, 0.0f32);
+        for start in (-9000..9000).step_by(16) {
+            let xs: [f32; 16] = std::array::from_fn(|k| (start + k as i32) as f32 * 0.01);
+            let (e, r, g) = (lanes(avx512::exp, &xs), lanes(avx512::erf, &xs), lanes(avx512::gelu, &xs));
+            for k in 0..16 {
+                let x = xs[k];
+                if x >= -87.0 && x <= 88.0 {
+                    exp_worst = exp_worst.max((e[k] - x.exp()).abs() / x.exp());
+                }
+                erf_worst = erf_worst.max((r[k] - libm_erf(x)).abs());
+                let phi = 0.5 * (1.0 + libm_erf(x * std::f32::consts::FRAC_1_SQRT_2) as f64);
+                gelu_worst = gelu_worst.max(((g[k] as f64 - x as f64 * phi).abs() / (1.0 + (x as f64).abs())) as f32);
+            }
+        }
+        assert!(exp_worst < 2e-7, "exp: max relative error {exp_worst}");
+        assert!(erf_worst < 5e-7, "erf: max absolute error {erf_worst}");
+        assert!(gelu_worst < 5e-7, "gelu: max error {gelu_worst} relative to 1 + |x|");
+
+        let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -100.0, 0.0, -0.0, 1e-30, 89.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let (e, g) = (lanes(avx512::exp, &special), lanes(avx512::gelu, &special));
+        assert!(e[0].is_nan() && g[0].is_nan(), "NaN must stay NaN");
+        assert_eq!((e[1], e[2], e[3], e[4]), (88f32.exp(), 0.0, 0.0, 1.0));
+        // GELU(-inf) is -inf * 0, NaN, in the scalar kernel as in the vector one.
+        assert_eq!((g[1], g[3], g[4]), (f32::INFINITY, 0.0, 0.0));
+        assert!(g[2].is_nan() && gelu(f32::NEG_INFINITY).is_nan());
+        assert_eq!(lanes(avx512::erf, &special)[1], 1.0);
     }
 
     #[test]

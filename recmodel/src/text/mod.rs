@@ -9,7 +9,8 @@
 //! come from the Hugging Face `tokenizers` crate. The forward pass runs on
 //! this project's tensors, without a tape: linear layers in [`PackedLinear`]
 //! (an AVX-512 kernel on weights packed at load time, else
-//! [`autograd::gemm::sgemm`]) and attention on `sgemm`.
+//! [`autograd::gemm::sgemm`]) and attention in a kernel that reads its
+//! operands in place.
 //!
 //! [`load_item_texts`] builds each item's text from a dataset's fields, in
 //! item-index order, so that row `i` of the output is item `i`'s feature
@@ -26,6 +27,8 @@
 //! # Ok::<(), recmodel::text::TextError>(())
 //! ```
 
+mod aligned;
+mod attention;
 mod bert;
 mod config;
 mod encoder;
