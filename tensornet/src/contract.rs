@@ -2,6 +2,7 @@
 //! the dense matrix from the cores, and the chain application of the cores
 //! to an input batch, each with its backward pass.
 
+use crate::gemm_swap::{gemm_swap_middle, SwapProduct};
 use crate::linalg::swap_middle;
 use crate::shape::MpoShape;
 use autograd::gemm::{sgemm, MatRef};
@@ -28,39 +29,21 @@ pub(crate) fn prefix_dims(shape: &MpoShape) -> Vec<(usize, usize)> {
 
 /// Extends `L_k` by core `k`: `L_{k+1}[I, i, J, j, d'] = sum_d L_k[I, J, d] T_k[d, i, j, d']`.
 ///
-/// One GEMM gives `[I, J, i, j d']`, and a reorder of the middle axes gives
-/// the row-major `[I i, J j, d']` layout.
+/// The GEMM gives `[I, J, i, j d']`, stored with the middle axes swapped
+/// as the row-major `[I i, J j, d']` layout.
 fn extend_left(shape: &MpoShape, k: usize, big_i: usize, big_j: usize, prev: &[f32], core: &[f32]) -> Vec<f32> {
     let [d, i, j, d2] = shape.core_shape(k);
-    let rows = big_i * big_j;
-    let cols = i * j * d2;
-    let mut product = vec![0.0f32; rows * cols];
-    sgemm(1.0, MatRef::new(prev, rows, d), MatRef::new(core, d, cols), 0.0, &mut product, cols);
-    if big_j == 1 || i == 1 {
-        return product;
-    }
-    let mut out = vec![0.0f32; rows * cols];
-    swap_middle(&product, big_i, big_j, i, j * d2, &mut out);
-    out
+    gemm_swap_middle(prev, core, SwapProduct { outer: big_i, p: big_j, q: i, inner: j * d2, depth: d })
 }
 
 /// Extends the right partial product `R_{k+1}` (`[d_{k+1}, I', J']`, the
 /// contraction of cores `k+1 ..`) by core `k` to `R_k`, `[d_k, i I', j J']`.
 ///
-/// One GEMM gives `[d_k, i, j, I', J']`, and a reorder of `(j, I')` gives
+/// The GEMM gives `[d_k, i, j, I', J']`, stored with `(j, I')` swapped as
 /// the row-major `[d_k, i I', j J']` layout.
 fn extend_right(shape: &MpoShape, k: usize, big_i: usize, big_j: usize, next: &[f32], core: &[f32]) -> Vec<f32> {
     let [d, i, j, d2] = shape.core_shape(k);
-    let rows = d * i * j;
-    let cols = big_i * big_j;
-    let mut product = vec![0.0f32; rows * cols];
-    sgemm(1.0, MatRef::new(core, rows, d2), MatRef::new(next, d2, cols), 0.0, &mut product, cols);
-    if j == 1 || big_i == 1 {
-        return product;
-    }
-    let mut out = vec![0.0f32; rows * cols];
-    swap_middle(&product, d * i, j, big_i, big_j, &mut out);
-    out
+    gemm_swap_middle(core, next, SwapProduct { outer: d * i, p: j, q: big_i, inner: big_j, depth: d2 })
 }
 
 /// Contracts the cores into the dense row-major `[out, in]` matrix.
@@ -91,18 +74,10 @@ pub(crate) fn contract_dense(shape: &MpoShape, cores: &[&[f32]]) -> Vec<f32> {
         right_j *= shape.cols()[k];
     }
 
-    // [I_<, J_<, d] x [d, I_>, J_>] -> [I_<, J_<, I_>, J_>] -> [I_<, I_>, J_<, J_>].
+    // [I_<, J_<, d] x [d, I_>, J_>] -> [I_<, J_<, I_>, J_>], stored as [I_<, I_>, J_<, J_>].
     let (left_i, left_j) = dims[split];
-    let d = bonds[split];
-    let (rows, cols) = (left_i * left_j, right_i * right_j);
-    let mut product = vec![0.0f32; rows * cols];
-    sgemm(1.0, MatRef::new(&left, rows, d), MatRef::new(&right, d, cols), 0.0, &mut product, cols);
-    if left_j == 1 || right_i == 1 {
-        return product;
-    }
-    let mut dense = vec![0.0f32; rows * cols];
-    swap_middle(&product, left_i, left_j, right_i, right_j, &mut dense);
-    dense
+    let product = SwapProduct { outer: left_i, p: left_j, q: right_i, inner: right_j, depth: bonds[split] };
+    gemm_swap_middle(&left, &right, product)
 }
 
 /// Contracts the cores into the dense matrix and keeps `L_0 .. L_{n-1}` for

@@ -51,6 +51,7 @@ mod contract;
 mod decompose;
 mod error;
 mod factor;
+mod gemm_swap;
 mod linalg;
 mod mpo;
 mod random;
