@@ -24,7 +24,8 @@ pub struct EmbedArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Texts per forward pass; texts are sorted by length first, so batches carry little padding.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Larger batches need more memory per thread and ran slower on a 2-core machine.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
     /// Pooling of the token states, overriding the model folder's pooling module.
     #[arg(long)]

@@ -395,7 +395,7 @@ mod tests {
             let (e, r, g) = (lanes(avx512::exp, &xs), lanes(avx512::erf, &xs), lanes(avx512::gelu, &xs));
             for k in 0..16 {
                 let x = xs[k];
-                if x >= -87.0 && x <= 88.0 {
+                if (-87.0..=88.0).contains(&x) {
                     exp_worst = exp_worst.max((e[k] - x.exp()).abs() / x.exp());
                 }
                 erf_worst = erf_worst.max((r[k] - libm_erf(x)).abs());

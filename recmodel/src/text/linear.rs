@@ -31,6 +31,10 @@ const TASK_ROWS: usize = 192;
 /// slower.
 const DEPTH_BLOCK: usize = 128;
 
+/// Output panels whose depth blocks are finished before the next panels
+/// start: two panels of 192 rows are 96 KiB of outputs, which stay in L2.
+const PANEL_GROUP: usize = 2;
+
 /// A linear layer `[out, in]` with its bias, ready for inference.
 #[derive(Clone, Debug)]
 pub struct PackedLinear {
@@ -131,10 +135,16 @@ fn balanced_task_rows(rows: usize, threads: usize) -> usize {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{kernels, Activation, PackedLinear, DEPTH_BLOCK, PANEL, TILE_ROWS};
+    use super::{kernels, Activation, PackedLinear, DEPTH_BLOCK, PANEL, PANEL_GROUP, TILE_ROWS};
 
-    /// Computes the rows of `x` into the matching rows of `y`, depth block by
-    /// depth block, so that later blocks accumulate onto earlier ones.
+    /// Computes the rows of `x` into the matching rows of `y`.
+    ///
+    /// Output panels are taken [`PANEL_GROUP`] at a time, so that the
+    /// group's outputs stay in L2 while depth blocks accumulate onto them.
+    /// Within a depth block, every row tile reads one panel's weight slice
+    /// from L1. While the tiles of one slice run, the next slice is
+    /// prefetched into L2 a few lines per tile, because it usually comes
+    /// from L3: the six layers' weights (42 MiB for MiniLM) do not fit in L2.
     ///
     /// # Safety
     /// The processor must support AVX-512F, `x` must hold whole rows of
@@ -143,33 +153,49 @@ mod avx512 {
     pub(super) unsafe fn linear_block(layer: &PackedLinear, x: &[f32], y: &mut [f32], activation: Option<Activation>) {
         let (out, inp) = (layer.out_features(), layer.in_features());
         let rows = x.len() / inp;
-        let mut depth_start = 0;
-        while depth_start < inp {
-            let depth = DEPTH_BLOCK.min(inp - depth_start);
-            let first = depth_start == 0;
-            let last = depth_start + depth == inp;
-            for panel in 0..out.div_ceil(PANEL) {
-                let weights = &layer.panels[(panel * inp + depth_start) * PANEL..][..depth * PANEL];
-                let columns = PANEL.min(out - panel * PANEL);
-                let bias = &layer.bias[panel * PANEL..][..columns];
-                let mut row = 0;
-                while row < rows {
-                    let count = TILE_ROWS.min(rows - row);
-                    let tile = Tile { x: &x[row * inp + depth_start..], x_stride: inp, weights, depth };
-                    let target = Target { y: &mut y[row * out + panel * PANEL..], y_stride: out, columns, bias, first };
-                    tile.run(count, target);
-                    if last {
-                        if let Some(activation) = activation {
-                            for r in 0..count {
-                                let segment = &mut y[(row + r) * out + panel * PANEL..][..columns];
-                                kernels::avx512::activate_in_place(segment, activation);
-                            }
-                        }
-                    }
-                    row += count;
+        let panels = out.div_ceil(PANEL);
+        // (panel, first input) of each weight slice, in the order they are read.
+        let mut slices = Vec::new();
+        for group in (0..panels).step_by(PANEL_GROUP) {
+            for depth_start in (0..inp).step_by(DEPTH_BLOCK) {
+                for panel in group..panels.min(group + PANEL_GROUP) {
+                    slices.push((panel, depth_start));
                 }
             }
-            depth_start += depth;
+        }
+        let weight_slice = |(panel, depth_start): (usize, usize)| {
+            let depth = DEPTH_BLOCK.min(inp - depth_start);
+            &layer.panels[(panel * inp + depth_start) * PANEL..][..depth * PANEL]
+        };
+        let tiles = rows.div_ceil(TILE_ROWS);
+
+        for (index, &(panel, depth_start)) in slices.iter().enumerate() {
+            let weights = weight_slice((panel, depth_start));
+            let depth = weights.len() / PANEL;
+            let first = depth_start == 0;
+            let last = depth_start + depth == inp;
+            let columns = PANEL.min(out - panel * PANEL);
+            let bias = &layer.bias[panel * PANEL..][..columns];
+            let next = slices.get(index + 1).map(|&slice| weight_slice(slice)).unwrap_or(&[]);
+            let next_lines = next.len().div_ceil(16);
+            let lines_per_tile = next_lines.div_ceil(tiles);
+
+            for tile_index in 0..tiles {
+                let row = tile_index * TILE_ROWS;
+                let count = TILE_ROWS.min(rows - row);
+                for line in (tile_index * lines_per_tile..(tile_index + 1) * lines_per_tile).take_while(|&line| line < next_lines) {
+                    _mm_prefetch::<_MM_HINT_T1>(next.as_ptr().add(line * 16).cast::<i8>());
+                }
+                let tile = Tile { x: &x[row * inp + depth_start..], x_stride: inp, weights, depth };
+                let target = Target { y: &mut y[row * out + panel * PANEL..], y_stride: out, columns, bias, first };
+                tile.run(count, target);
+                if let (true, Some(activation)) = (last, activation) {
+                    for r in 0..count {
+                        let segment = &mut y[(row + r) * out + panel * PANEL..][..columns];
+                        kernels::avx512::activate_in_place(segment, activation);
+                    }
+                }
+            }
         }
     }
 
@@ -264,10 +290,12 @@ mod tests {
                 for p in 0..inp {
                     sum += x[r * inp + p] as f64 * weight.data()[o * inp + p] as f64;
                 }
-                y.push(match activation {
-                    Some(Activation::Relu) => sum.max(0.0) as f32,
-                    _ => sum as f32,
-                });
+                // The activations' own accuracy is tested in `kernels`.
+                let mut value = [sum as f32];
+                if let Some(activation) = activation {
+                    kernels::activate_in_place(&mut value, activation);
+                }
+                y.push(value[0]);
             }
         }
         y
@@ -314,8 +342,16 @@ mod tests {
 
     #[test]
     fn deep_input_blocks() {
-        // 1000 inputs take three depth blocks (384 + 384 + 232).
+        // 1000 inputs take eight depth blocks (7 x 128 + 104).
         check(30, 64, 1000, None);
+    }
+
+    #[test]
+    fn panel_groups_with_depth_blocks() {
+        // 300 outputs = five panels (two groups of two and one of one, the
+        // last panel partial), each over three depth blocks (128 + 128 + 44).
+        check(19, 300, 300, None);
+        check(7, 300, 300, Some(Activation::Gelu));
     }
 
     #[test]
@@ -338,5 +374,7 @@ mod tests {
     #[test]
     fn fused_activation() {
         check(25, 36, 400, Some(Activation::Relu));
+        check(25, 130, 200, Some(Activation::Gelu));
+        check(25, 130, 200, Some(Activation::GeluTanh));
     }
 }

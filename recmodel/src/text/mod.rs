@@ -22,7 +22,7 @@
 //!
 //! let encoder = TextEncoder::load(Path::new("models/all-MiniLM-L6-v2"))?;
 //! let items = load_item_texts(Path::new("data/scientific"))?;
-//! let features = encoder.embed(&items.texts, 16, |_| {})?;
+//! let features = encoder.embed(&items.texts, 8, |_| {})?;
 //! assert_eq!(features.len(), items.texts.len() * encoder.dim());
 //! # Ok::<(), recmodel::text::TextError>(())
 //! ```
