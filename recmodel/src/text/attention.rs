@@ -90,13 +90,9 @@ mod avx512 {
         let mut inverse_sums = vec![0.0f32; len];
         for head in 0..heads {
             let query = qkv.as_ptr().add(head * head_dim);
-            let key = &qkv[hidden + head * head_dim..];
+            let key = qkv.as_ptr().add(hidden + head * head_dim);
             let value = qkv.as_ptr().add(2 * hidden + head * head_dim);
-            for (t, row) in key.chunks(stride).take(len).enumerate() {
-                for (d, &k) in row[..head_dim].iter().enumerate() {
-                    keys[d * padded + t] = k;
-                }
-            }
+            transpose_keys(key, stride, len, head_dim, &mut keys, padded);
             let uniform = Scale { data: &scale, stride: 0 };
             product(Operand { data: query, stride }, len, Operand { data: keys.as_ptr(), stride: padded }, head_dim, padded, scores.as_mut_ptr(), padded, uniform);
             // The rows keep exp(s - max) unnormalized; the value product
@@ -108,6 +104,27 @@ mod avx512 {
             let out = context.as_mut_ptr().add(head * head_dim);
             let per_row = Scale { data: inverse_sums.as_ptr(), stride: 1 };
             product(Operand { data: scores.as_ptr(), stride: padded }, len, Operand { data: value, stride }, len, head_dim, out, hidden, per_row);
+        }
+    }
+
+    /// Writes `keys[d * padded + t] = key[t * stride + d]` for the `len`
+    /// tokens and `head_dim` dimensions, and zeros for the tokens from `len`
+    /// to `padded`. One gather collects a dimension of 16 tokens.
+    ///
+    /// # Safety
+    /// AVX-512F, `key` readable for `len` rows of `head_dim`, `keys` at
+    /// least `head_dim * padded` long, `padded` a multiple of 16 and at
+    /// least `len`, and `stride * 15` below `i32::MAX / 4`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose_keys(key: *const f32, stride: usize, len: usize, head_dim: usize, keys: &mut [f32], padded: usize) {
+        let offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(stride as i32));
+        for block in (0..padded).step_by(LANES) {
+            let mask = if len >= block + LANES { u16::MAX } else { ((1u32 << len.saturating_sub(block)) - 1) as u16 };
+            let rows = key.add(block * stride);
+            for d in 0..head_dim {
+                let column = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, offsets, rows.add(d).cast());
+                _mm512_storeu_ps(keys.as_mut_ptr().add(d * padded + block), column);
+            }
         }
     }
 
