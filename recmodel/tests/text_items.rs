@@ -108,9 +108,39 @@ fn item2index_duplicate_index() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "Toy.item2index", "A0\t0\nA1\t0\n");
     write(dir.path(), "Toy.text", "item_id:token\ttext:token_seq\n");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("Toy.item2index line 2, field index"), "{message}");
+    assert!(message.contains("already taken by \"A0\" on line 1"), "{message}");
+}
+
+#[test]
+fn item2index_duplicate_asin() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item2index", "A0\t0\nA0\t1\n");
+    write(dir.path(), "Toy.text", "item_id:token\ttext:token_seq\n");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("Toy.item2index line 2, field item_id"), "{message}");
+    assert!(message.contains("A0"), "{message}");
+}
+
+#[test]
+fn text_file_duplicate_item() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item2index", "A0\t0\nA1\t1\n");
+    write(dir.path(), "Toy.text", "item_id:token\ttext:token_seq\nA0\tfirst\nA1\tsecond\nA0\tthird\n");
     let error = load_item_texts(dir.path()).err().unwrap();
-    assert!(matches!(error, TextError::InvalidLine { line: 2, .. }), "{error}");
-    assert!(error.to_string().contains("appears twice"), "{error}");
+    assert!(matches!(error, TextError::InvalidLine { line: 4, .. }), "{error}");
+    assert!(error.to_string().contains("\"A0\" appears twice (first on line 2)"), "{error}");
+}
+
+#[test]
+fn text_file_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item2index", "A0\t0\nA1\t1\n");
+    std::fs::write(dir.path().join("Toy.text"), b"item_id:token\ttext:token_seq\nA0\tok\nA1\tbad \xff byte\n").unwrap();
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("Toy.text"), "{message}");
+    assert!(message.contains("line 3"), "{message}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub use batching::{make_batches, make_batches_in_order, padded_positions, Batch,
 pub use error::DataError;
 pub use features::{load_features, load_features_with_dim};
 pub use unisrec::{load_item_text, load_unisrec};
+pub(crate) use unisrec::read_index_map;
 
 /// One row of a `.inter` file: a user's history, oldest item first, and the
 /// item that came next.

@@ -134,7 +134,7 @@ fn find_dataset_name(dir: &Path) -> Result<String, DataError> {
 ///
 /// `id_field` names the first column in errors, `kind` ("item" or "user")
 /// the indexed entity, and `index_description` a valid index ("an item index").
-fn read_index_map(path: &Path, id_field: &'static str, kind: &'static str, index_description: &'static str) -> Result<Vec<String>, DataError> {
+pub(crate) fn read_index_map(path: &Path, id_field: &'static str, kind: &'static str, index_description: &'static str) -> Result<Vec<String>, DataError> {
     let text = read_text(path)?;
     let field_names = if kind == "item" { "item_id, index" } else { "user_id, index" };
 

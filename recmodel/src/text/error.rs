@@ -147,6 +147,11 @@ pub enum TextError {
         message: String,
     },
 
+    /// A dataset file that the training loader's checks reject, such as a
+    /// malformed `NAME.item2index` or a file that is not UTF-8.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+
     /// A dataset folder whose format could not be recognised.
     #[error("{}: {message}", dir.display())]
     UnknownDataset {

@@ -176,44 +176,20 @@ fn find_one(dir: &Path, suffix: &str) -> Result<Option<PathBuf>> {
     }
 }
 
+/// Reads `path` as UTF-8; an invalid byte is reported with its line.
 fn read_text(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| TextError::Io { path: path.to_path_buf(), source })
+    Ok(crate::data::read_text(path)?)
 }
 
 fn invalid_line(path: &Path, line: usize, message: String) -> TextError {
     TextError::InvalidLine { path: path.to_path_buf(), line, message }
 }
 
-/// Reads `NAME.item2index` into ASINs by index.
+/// Reads `NAME.item2index` into ASINs by index, with the checks of the
+/// training loader: two fields per line, no empty or repeated ASIN, and
+/// indices that cover `0..n` once each.
 fn read_item2index(path: &Path) -> Result<Vec<String>> {
-    let content = read_text(path)?;
-    let mut pairs = Vec::new();
-    for (n, line) in content.lines().enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let (id, index) = line
-            .split_once('\t')
-            .ok_or_else(|| invalid_line(path, n + 1, format!("expected ASIN<TAB>index, found {line:?}")))?;
-        let index: usize = index
-            .trim()
-            .parse()
-            .map_err(|_| invalid_line(path, n + 1, format!("item index {index:?} is not a non-negative integer")))?;
-        pairs.push((index, id.to_string(), n + 1));
-    }
-
-    let count = pairs.len();
-    let mut item_ids = vec![None; count];
-    for (index, id, line) in pairs {
-        let slot = item_ids
-            .get_mut(index)
-            .ok_or_else(|| invalid_line(path, line, format!("item index {index} is not below the item count {count}")))?;
-        if slot.is_some() {
-            return Err(invalid_line(path, line, format!("item index {index} appears twice")));
-        }
-        *slot = Some(id);
-    }
-    Ok(item_ids.into_iter().map(|id| id.expect("n distinct indices below n cover 0..n")).collect())
+    Ok(crate::data::read_index_map(path, "item_id", "item", "an item index")?)
 }
 
 fn load_unisrec(dir: &Path, index_path: &Path) -> Result<ItemTexts> {
@@ -237,10 +213,15 @@ fn load_unisrec(dir: &Path, index_path: &Path) -> Result<ItemTexts> {
     Ok(finish(item_ids, texts, source))
 }
 
-/// Reads `NAME.text`: a header, then `ASIN<TAB>text` per item. Rows of
-/// items absent from `item2index` are skipped, as UniSRec's loader does.
+/// Reads `NAME.text`: a header, then `ASIN<TAB>text` per item.
+///
+/// Rows of items absent from `item2index` are skipped, as UniSRec's loader
+/// does, and counted in a warning. An item given twice is an error, because
+/// one of its texts would be lost.
 fn read_unisrec_text(path: &Path, index_of: &HashMap<&str, usize>, texts: &mut [Option<String>]) -> Result<()> {
     let content = read_text(path)?;
+    let mut first_line_of: HashMap<&str, usize> = HashMap::new();
+    let mut skipped = 0usize;
     for (n, line) in content.lines().enumerate() {
         let Some((id, text)) = line.split_once('\t') else {
             if line.is_empty() {
@@ -251,9 +232,16 @@ fn read_unisrec_text(path: &Path, index_of: &HashMap<&str, usize>, texts: &mut [
         if n == 0 && id.contains(':') {
             continue;
         }
-        if let Some(&index) = index_of.get(id) {
-            texts[index] = Some(text.to_string());
+        if let Some(first_line) = first_line_of.insert(id, n + 1) {
+            return Err(invalid_line(path, n + 1, format!("item_id {id:?} appears twice (first on line {first_line})")));
         }
+        match index_of.get(id) {
+            Some(&index) => texts[index] = Some(text.to_string()),
+            None => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(skipped, path = %path.display(), "text rows of items absent from item2index were skipped");
     }
     Ok(())
 }
