@@ -134,3 +134,14 @@ fn embed_rejects_unwritable_output_before_encoding() {
     assert_clean_failure(&out, &["does not exist"]);
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing may be left behind");
 }
+
+#[test]
+fn popularity_json_failure_prints_no_metrics() {
+    let Some(dir) = scientific() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("missing").join("metrics.json");
+    let out = mporec(&["popularity", "--data", s(&dir), "--json", s(&json)]);
+    assert_clean_failure(&out, &["failed to write", "metrics.json"]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("HIT@10"), "metrics printed before the failure: {printed}");
+}

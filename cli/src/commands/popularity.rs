@@ -37,11 +37,13 @@ pub fn run(args: PopularityArgs) -> anyhow::Result<()> {
     let evaluation = evaluate_scores(&scores, dataset.split(args.split));
     tracing::info!(dataset = %dataset.name, split = %args.split, users = evaluation.metrics.users, "evaluated the popularity baseline");
 
-    println!("{}", evaluation.metrics);
+    // The JSON file comes first, so a run whose file cannot be written
+    // fails without printing metrics that a script might take as success.
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&evaluation.metrics)?;
         std::fs::write(path, json + "\n").with_context(|| format!("failed to write {}", path.display()))?;
     }
+    println!("{}", evaluation.metrics);
     Ok(())
 }
 
