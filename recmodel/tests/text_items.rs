@@ -185,3 +185,79 @@ fn word_drop_is_seeded() {
     // Rows draw from one stream, so equal texts lose different words.
     assert!(first.iter().any(|t| t != &first[0]));
 }
+
+#[test]
+fn lcrec_repeated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item.json", r#"{"0": {"title": "Glue"}, "0": {"title": "Tape"}, "1": {"title": "Saw"}}"#);
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("key \"0\""), "{message}");
+    assert!(message.contains("appears twice"), "{message}");
+}
+
+#[test]
+fn lcrec_non_canonical_key() {
+    for key in ["00", "+0"] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Toy.item.json", &format!(r#"{{"1": {{"title": "Glue"}}, "{key}": {{"title": "Tape"}}}}"#));
+        let message = load_item_texts(dir.path()).err().unwrap().to_string();
+        assert!(message.contains(&format!("key {key:?}")), "{message}");
+    }
+}
+
+#[test]
+fn lcrec_record_not_object() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item.json", r#"{"0": "Glue", "1": {"title": "Saw"}}"#);
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("expected an object"), "{message}");
+}
+
+#[test]
+fn no_item_has_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item2index", "A0\t0\nA1\t1\n");
+    write(dir.path(), "Toy.text", "item_id:token\ttext:token_seq\nB0\tother dataset\n");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("none of the 2 items has text"), "{message}");
+}
+
+#[test]
+fn empty_item_list() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item.json", "{}");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("lists no items"), "{message}");
+}
+
+#[test]
+fn recbole_repeated_and_empty_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "toy.item", "item_id:token\tmovie_title:token_seq\n1\tHeat\n1\tGoldenEye\n");
+    let error = load_item_texts(dir.path()).err().unwrap();
+    assert!(matches!(error, TextError::InvalidLine { line: 3, .. }), "{error}");
+    assert!(error.to_string().contains("appears twice (first on line 2)"), "{error}");
+
+    write(dir.path(), "toy.item", "item_id:token\tmovie_title:token_seq\n\tHeat\n");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("line 2"), "{message}");
+    assert!(message.contains("empty"), "{message}");
+}
+
+#[test]
+fn recbole_header_without_text_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "toy.item", "item_id\tmovie_title\n1\tHeat\n");
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("no text column"), "{message}");
+}
+
+#[test]
+fn several_amazon_metadata_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Toy.item2index", "A0\t0\n");
+    write(dir.path(), "meta_A.json", r#"{"asin": "A0", "title": "Glue"}"#);
+    write(dir.path(), "meta_B.json", r#"{"asin": "A0", "title": "Tape"}"#);
+    let message = load_item_texts(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("meta_A.json, meta_B.json"), "{message}");
+}

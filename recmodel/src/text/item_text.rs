@@ -140,10 +140,22 @@ pub fn load_item_texts(dir: &Path) -> Result<ItemTexts> {
             message: "no item texts found: expected NAME.item2index with NAME.text or meta_*.json (UniSRec), NAME.item.json (LC-Rec) or NAME.item (RecBole)".into(),
         });
     };
+    if texts.texts.is_empty() {
+        return Err(TextError::UnknownDataset { dir: texts.source.clone(), message: "the file lists no items".into() });
+    }
+    if texts.missing == texts.texts.len() {
+        return Err(TextError::UnknownDataset {
+            dir: texts.source.clone(),
+            message: format!("none of the {} items has text; check that the item ids match the index file", texts.texts.len()),
+        });
+    }
     if texts.missing > 0 {
+        let first: Vec<&str> =
+            texts.texts.iter().zip(&texts.item_ids).filter(|(t, _)| t.is_empty()).map(|(_, id)| id.as_str()).take(5).collect();
         tracing::warn!(
             missing = texts.missing,
             items = texts.texts.len(),
+            first = ?first,
             source = %texts.source.display(),
             "items without text get the embedding of the empty text"
         );
@@ -221,7 +233,7 @@ fn load_unisrec(dir: &Path, index_path: &Path) -> Result<ItemTexts> {
 fn read_unisrec_text(path: &Path, index_of: &HashMap<&str, usize>, texts: &mut [Option<String>]) -> Result<()> {
     let content = read_text(path)?;
     let mut first_line_of: HashMap<&str, usize> = HashMap::new();
-    let mut skipped = 0usize;
+    let mut skipped = Vec::new();
     for (n, line) in content.lines().enumerate() {
         let Some((id, text)) = line.split_once('\t') else {
             if line.is_empty() {
@@ -237,11 +249,16 @@ fn read_unisrec_text(path: &Path, index_of: &HashMap<&str, usize>, texts: &mut [
         }
         match index_of.get(id) {
             Some(&index) => texts[index] = Some(text.to_string()),
-            None => skipped += 1,
+            None => skipped.push(format!("line {}: {id:?}", n + 1)),
         }
     }
-    if skipped > 0 {
-        tracing::warn!(skipped, path = %path.display(), "text rows of items absent from item2index were skipped");
+    if !skipped.is_empty() {
+        tracing::warn!(
+            skipped = skipped.len(),
+            first = ?&skipped[..skipped.len().min(5)],
+            path = %path.display(),
+            "text rows of items absent from item2index were skipped"
+        );
     }
     Ok(())
 }
@@ -253,7 +270,14 @@ fn find_meta(dir: &Path) -> Result<Option<PathBuf>> {
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("meta_") && n.ends_with(".json")))
         .collect();
     found.sort();
-    Ok(found.into_iter().next())
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+        return Err(TextError::UnknownDataset {
+            dir: dir.to_path_buf(),
+            message: format!("several Amazon metadata files ({}); keep the one of this dataset", names.join(", ")),
+        });
+    }
+    Ok(found.pop())
 }
 
 /// Reads Amazon 2018 metadata (one JSON record with an `asin` per line);
@@ -282,26 +306,60 @@ fn read_amazon_meta(path: &Path, index_of: &HashMap<&str, usize>, texts: &mut [O
 /// are left out.
 fn load_lcrec(path: &Path) -> Result<ItemTexts> {
     let content = read_text(path)?;
-    let records: HashMap<String, Value> =
-        serde_json::from_str(&content).map_err(|source| TextError::Json { path: path.to_path_buf(), source })?;
+    let records: Vec<(String, Value)> = serde_json::from_str::<OrderedEntries>(&content)
+        .map_err(|source| TextError::Json { path: path.to_path_buf(), source })?
+        .0;
 
+    let invalid = |key: &str, message: String| TextError::InvalidConfig { path: path.to_path_buf(), field: format!("key {key:?}"), message };
     let mut texts: Vec<Option<String>> = vec![None; records.len()];
+    let mut seen = vec![false; records.len()];
     for (key, record) in &records {
-        let index: usize = key.parse().map_err(|_| TextError::InvalidConfig {
-            path: path.to_path_buf(),
-            field: format!("key {key:?}"),
-            message: "item keys must be indices 0, 1, 2, ...".into(),
-        })?;
-        let slot = texts.get_mut(index).ok_or_else(|| TextError::InvalidConfig {
-            path: path.to_path_buf(),
-            field: format!("key {key:?}"),
-            message: format!("item index {index} is not below the item count {}", records.len()),
-        })?;
+        // Only the plain decimal form, so that "00" or "+0" cannot stand for 0.
+        let index: usize = key
+            .parse()
+            .ok()
+            .filter(|index: &usize| index.to_string() == *key)
+            .ok_or_else(|| invalid(key, "item keys must be the indices 0, 1, 2, ... written in decimal".into()))?;
+        let Some(slot) = seen.get_mut(index) else {
+            return Err(invalid(key, format!("item index {index} is not below the item count {}", records.len())));
+        };
+        if std::mem::replace(slot, true) {
+            return Err(invalid(key, "the key appears twice".into()));
+        }
+        if !record.is_object() {
+            return Err(invalid(key, format!("expected an object with title, categories and brand, found {record}")));
+        }
         let fields = ["title", "categories", "brand"].map(|name| record.get(name).and_then(field_string));
-        *slot = join_fields(fields.iter().map(|f| f.as_deref()), false);
+        texts[index] = join_fields(fields.iter().map(|f| f.as_deref()), false);
     }
     let item_ids = (0..texts.len()).map(|i| i.to_string()).collect();
     Ok(finish(item_ids, texts, path.to_path_buf()))
+}
+
+/// The entries of a JSON object in file order, repeated keys included,
+/// which a map type would silently merge.
+struct OrderedEntries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = OrderedEntries;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object of item records keyed by index")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<OrderedEntries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedEntries(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// Reads a RecBole atomic `NAME.item` file. The text is every `token` and
@@ -322,8 +380,16 @@ fn load_recbole(path: &Path) -> Result<ItemTexts> {
     let text_columns: Vec<usize> = (0..columns.len())
         .filter(|&c| c != id_column && matches!(columns[c].1, "token" | "token_seq"))
         .collect();
+    if text_columns.is_empty() {
+        return Err(invalid_line(
+            path,
+            1,
+            format!("the header {header:?} has no text column: expected columns typed NAME:token or NAME:token_seq besides item_id"),
+        ));
+    }
 
     let (mut item_ids, mut texts) = (Vec::new(), Vec::new());
+    let mut first_line_of: HashMap<&str, usize> = HashMap::new();
     for (n, line) in lines {
         if line.is_empty() {
             continue;
@@ -332,7 +398,14 @@ fn load_recbole(path: &Path) -> Result<ItemTexts> {
         if values.len() != columns.len() {
             return Err(invalid_line(path, n + 1, format!("expected {} tab-separated fields, found {}", columns.len(), values.len())));
         }
-        item_ids.push(values[id_column].to_string());
+        let id = values[id_column];
+        if id.is_empty() {
+            return Err(invalid_line(path, n + 1, "the item_id field is empty".into()));
+        }
+        if let Some(first_line) = first_line_of.insert(id, n + 1) {
+            return Err(invalid_line(path, n + 1, format!("item_id {id:?} appears twice (first on line {first_line})")));
+        }
+        item_ids.push(id.to_string());
         texts.push(join_fields(text_columns.iter().map(|&c| Some(values[c])), false));
     }
     Ok(finish(item_ids, texts, path.to_path_buf()))
