@@ -145,3 +145,48 @@ fn popularity_json_failure_prints_no_metrics() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(!printed.contains("HIT@10"), "metrics printed before the failure: {printed}");
 }
+
+/// A three-item UniSRec dataset, small enough to embed in a second.
+fn tiny_dataset(dir: &std::path::Path) {
+    fs::write(dir.join("T.item2index"), "A0\t0\nA1\t1\nA2\t2\n").unwrap();
+    fs::write(dir.join("T.text"), "item_id:token\ttext:token_seq\nA0\tGlue.\nA1\tTape.\nA2\tSaw.\n").unwrap();
+}
+
+#[test]
+fn embed_keeps_inputs_and_special_files() {
+    let Some(model) = recmodel::shared::require_shared("models/all-MiniLM-L6-v2") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_dataset(tmp.path());
+    let text = tmp.path().join("T.text");
+    let before = fs::read(&text).unwrap();
+
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(tmp.path()), "--out", s(&text)]);
+    assert_clean_failure(&out, &["T.text", "input file of the dataset"]);
+    assert_eq!(fs::read(&text).unwrap(), before, "the dataset's text file was changed");
+
+    let config = model.join("config.json");
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(tmp.path()), "--out", s(&config)]);
+    assert_clean_failure(&out, &["config.json", "model folder"]);
+
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(tmp.path()), "--out", "/dev/null"]);
+    assert_clean_failure(&out, &["/dev/null", "not a regular file"]);
+
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(tmp.path()), "--word-drop", "-0.1"]);
+    assert_clean_failure(&out, &["--word-drop", "-0.1"]);
+}
+
+#[test]
+fn embed_writes_tiny_dataset_without_leftovers() {
+    let Some(model) = recmodel::shared::require_shared("models/all-MiniLM-L6-v2") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_dataset(tmp.path());
+    let features = tmp.path().join("T.f32");
+    // A user's file with the old temporary name must survive.
+    fs::write(tmp.path().join("T.f32.tmp"), "keep me").unwrap();
+    let out = mporec(&["embed", "--model", s(&model), "--data", s(tmp.path()), "--out", s(&features)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::metadata(&features).unwrap().len(), 3 * 384 * 4);
+    assert_eq!(fs::read_to_string(tmp.path().join("T.f32.tmp")).unwrap(), "keep me");
+    let names: Vec<String> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 4, "unexpected files: {names:?}");
+}

@@ -1,6 +1,5 @@
 //! `mporec embed`: item texts to a feature file with a BERT-family model.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,7 +24,7 @@ pub struct EmbedArgs {
     out: Option<PathBuf>,
     /// Texts per forward pass; texts are sorted by length first, so batches carry little padding.
     /// Larger batches need more memory per thread and ran slower on a 2-core machine.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     batch_size: u64,
     /// Pooling of the token states, overriding the model folder's pooling module.
     #[arg(long)]
@@ -35,10 +34,10 @@ pub struct EmbedArgs {
     normalize: Option<bool>,
     /// Drop each space-separated word with this probability before encoding, as
     /// pre-training's word-drop augmentation does [0.15 when given without a value].
-    #[arg(long, num_args = 0..=1, default_missing_value = "0.15", value_name = "P")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.15", value_name = "P", allow_hyphen_values = true)]
     word_drop: Option<f64>,
     /// Seed of the word drop.
-    #[arg(long, default_value_t = 2020)]
+    #[arg(long, default_value_t = 2020, allow_hyphen_values = true)]
     seed: u64,
 }
 
@@ -62,8 +61,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Some(p) => word_drop_texts(&items.texts, p, args.seed),
         None => items.texts,
     };
-    let out = args.out.unwrap_or_else(|| default_output(&items.source, &args.model, args.word_drop.is_some()));
+    let out = args.out.clone().unwrap_or_else(|| default_output(&items.source, &args.model, args.word_drop.is_some()));
     check_output_path(&out)?;
+    check_not_an_input(&out, &args.model, &args.data)?;
 
     let bar = ProgressBar::new(texts.len() as u64);
     bar.set_style(
@@ -115,10 +115,16 @@ fn default_output(source: &Path, model: &Path, word_drop: bool) -> PathBuf {
 }
 
 /// Rejects an output path that cannot be written, before the slow encoding
-/// pass: an existing folder, or a parent folder that does not exist.
+/// pass: an existing folder or other non-regular file (a pipe or a device
+/// would be replaced by the rename), or a parent folder that does not exist.
 fn check_output_path(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         anyhow::bail!("output path {} is a folder; pass a file name with --out", path.display());
+    }
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if !metadata.is_file() {
+            anyhow::bail!("output path {} exists and is not a regular file; pass another file name with --out", path.display());
+        }
     }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !parent.is_dir() {
@@ -127,25 +133,65 @@ fn check_output_path(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rejects an existing output file that `embed` reads: any file of the model
+/// folder (two levels deep, which covers the pooling module's folder) or
+/// a non-`.f32` file of the dataset folder, such as `NAME.text` or
+/// `NAME.item2index`.
+fn check_not_an_input(out: &Path, model: &Path, data: &Path) -> anyhow::Result<()> {
+    let Ok(out_canonical) = out.canonicalize() else {
+        // A file that does not exist yet cannot be an input.
+        return Ok(());
+    };
+    let same = |folder: &Path, depth: usize, keep: &dyn Fn(&Path) -> bool| -> bool {
+        fn walk(folder: &Path, depth: usize, target: &Path, keep: &dyn Fn(&Path) -> bool) -> bool {
+            let Ok(entries) = std::fs::read_dir(folder) else { return false };
+            entries.filter_map(Result::ok).any(|entry| {
+                let path = entry.path();
+                if path.is_dir() {
+                    depth > 1 && walk(&path, depth - 1, target, keep)
+                } else {
+                    keep(&path) && path.canonicalize().is_ok_and(|p| p == target)
+                }
+            })
+        }
+        walk(folder, depth, &out_canonical, keep)
+    };
+    if same(model, 2, &|_| true) {
+        anyhow::bail!("output path {} is a file of the model folder {}; pass another file name with --out", out.display(), model.display());
+    }
+    let is_input = |path: &Path| path.extension().is_none_or(|e| e != "f32");
+    if same(data, 1, &is_input) {
+        anyhow::bail!("output path {} is an input file of the dataset {}; pass another file name with --out", out.display(), data.display());
+    }
+    Ok(())
+}
+
 /// Writes raw little-endian f32 to a temporary file beside `path`, then
 /// renames it, so an interrupted run never leaves a truncated feature file.
 fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
     let file_name = path.file_name().with_context(|| format!("output path {} has no file name", path.display()))?;
-    let mut temporary_name = file_name.to_os_string();
-    temporary_name.push(".tmp");
+    // A hidden name with the process id cannot be a user's file, and
+    // `create_new` refuses to reuse one that happens to exist.
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(file_name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
     let temporary = path.with_file_name(temporary_name);
 
     let write = || -> std::io::Result<()> {
-        let mut writer = BufWriter::new(File::create(&temporary)?);
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
+        let mut writer = BufWriter::new(file);
         for value in features {
             writer.write_all(&value.to_le_bytes())?;
         }
-        writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&temporary, path)
+        writer.into_inner().map_err(|e| e.into_error())?.sync_all()
     };
-    let result = write();
-    if result.is_err() {
+    if let Err(error) = write() {
         let _ = std::fs::remove_file(&temporary);
+        return Err(error).with_context(|| format!("failed to write the temporary file {} for {}", temporary.display(), path.display()));
     }
-    result.with_context(|| format!("failed to write {}", path.display()))
+    if let Err(error) = std::fs::rename(&temporary, path) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error).with_context(|| format!("failed to move {} to {}", temporary.display(), path.display()));
+    }
+    Ok(())
 }
