@@ -540,3 +540,56 @@ fn missing_pooling_folder() {
     assert!(message.contains("1_Pooling"), "{message}");
     assert!(message.contains("not found"), "{message}");
 }
+
+#[test]
+fn more_layers_than_config() {
+    let (dir, weights) = tiny_model(21);
+    let mut shallower = config();
+    shallower["num_hidden_layers"] = json!(LAYERS - 1);
+    write_model(dir.path(), &shallower, &weights);
+    let message = load_error(dir.path()).to_string();
+    assert!(message.contains(&format!("encoder.layer.{}", LAYERS - 1)), "{message}");
+    assert!(message.contains("num_hidden_layers"), "{message}");
+}
+
+#[test]
+fn truncated_weight_file() {
+    let (dir, _) = tiny_model(22);
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let message = load_error(dir.path()).to_string();
+    assert!(message.contains("model.safetensors"), "{message}");
+    assert!(message.contains("ends before the data"), "{message}");
+    assert!(message.contains("download it again"), "{message}");
+}
+
+#[test]
+fn dense_module_rejected() {
+    let dir = tiny_encoder_dir(23);
+    write_json(
+        &dir.path().join("modules.json"),
+        json!([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+        ]),
+    );
+    write_json(&dir.path().join("1_Pooling/config.json"), json!({"pooling_mode_mean_tokens": true}));
+    let message = TextEncoder::load(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("modules.json"), "{message}");
+    assert!(message.contains("sentence_transformers.models.Dense"), "{message}");
+}
+
+#[test]
+fn pooling_width_must_match_hidden_size() {
+    let dir = tiny_encoder_dir(24);
+    write_json(
+        &dir.path().join("modules.json"),
+        json!([{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]),
+    );
+    write_json(&dir.path().join("1_Pooling/config.json"), json!({"word_embedding_dimension": HIDDEN + 1, "pooling_mode_mean_tokens": true}));
+    let message = TextEncoder::load(dir.path()).err().unwrap().to_string();
+    assert!(message.contains("word_embedding_dimension"), "{message}");
+    assert!(message.contains(&format!("hidden_size {HIDDEN}")), "{message}");
+}

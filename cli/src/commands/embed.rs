@@ -170,7 +170,7 @@ fn check_not_an_input(out: &Path, model: &Path, data: &Path) -> anyhow::Result<(
 /// renames it, so an interrupted run never leaves a truncated feature file.
 fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
     let file_name = path.file_name().with_context(|| format!("output path {} has no file name", path.display()))?;
-    // A hidden name with the process id cannot be a user's file, and
+    // A hidden name with the process id is unlikely to be a user's file, and
     // `create_new` refuses to reuse one that happens to exist.
     let mut temporary_name = std::ffi::OsString::from(".");
     temporary_name.push(file_name);

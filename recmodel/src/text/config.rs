@@ -208,7 +208,7 @@ impl SentenceConfig {
     /// does not implement.
     pub fn from_dir(model_dir: &Path, bert: &BertConfig) -> Result<Self> {
         let max_seq_length = read_max_seq_length(model_dir, bert)?;
-        let (pooling, normalize) = read_modules(model_dir)?;
+        let (pooling, normalize) = read_modules(model_dir, bert.hidden_size)?;
         Ok(SentenceConfig { max_seq_length, pooling, normalize })
     }
 }
@@ -237,13 +237,27 @@ fn read_max_seq_length(model_dir: &Path, bert: &BertConfig) -> Result<usize> {
 }
 
 /// Reads `modules.json` and the pooling module's configuration.
-fn read_modules(model_dir: &Path) -> Result<(Pooling, bool)> {
+///
+/// A module other than the Transformer, Pooling and Normalize modules (a
+/// `Dense` projection, for instance) is an error: skipping it would give
+/// vectors that differ from the model's.
+fn read_modules(model_dir: &Path, hidden_size: usize) -> Result<(Pooling, bool)> {
     let path = model_dir.join("modules.json");
     if !path.is_file() {
         return Ok((Pooling::Mean, false));
     }
     let modules: Vec<Value> = read_json(&path, "its list of modules")?;
     let module_type = |m: &Value| m.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    for module in &modules {
+        let kind = module_type(module);
+        if ![".Transformer", ".Pooling", ".Normalize"].iter().any(|suffix| kind.ends_with(suffix)) {
+            return Err(TextError::InvalidConfig {
+                path: path.clone(),
+                field: "type".into(),
+                message: format!("module {kind:?} is not supported; only Transformer, Pooling and Normalize modules can run"),
+            });
+        }
+    }
 
     let normalize = modules.iter().any(|m| module_type(m).ends_with(".Normalize"));
     let pooling_module = modules.iter().find(|m| module_type(m).ends_with(".Pooling"));
@@ -251,14 +265,23 @@ fn read_modules(model_dir: &Path) -> Result<(Pooling, bool)> {
         None => Pooling::Mean,
         Some(module) => {
             let folder = module.get("path").and_then(Value::as_str).unwrap_or("1_Pooling");
-            read_pooling(&model_dir.join(folder).join("config.json"))?
+            read_pooling(&model_dir.join(folder).join("config.json"), hidden_size)?
         }
     };
     Ok((pooling, normalize))
 }
 
-fn read_pooling(path: &Path) -> Result<Pooling> {
+fn read_pooling(path: &Path, hidden_size: usize) -> Result<Pooling> {
     let value: Value = read_json(path, "the pooling mode that modules.json refers to")?;
+    if let Some(dimension) = value.get("word_embedding_dimension").and_then(Value::as_u64) {
+        if dimension != hidden_size as u64 {
+            return Err(TextError::InvalidConfig {
+                path: path.to_path_buf(),
+                field: "word_embedding_dimension".into(),
+                message: format!("{dimension} differs from the model's hidden_size {hidden_size}"),
+            });
+        }
+    }
     let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
     let invalid = |message: String| TextError::InvalidConfig { path: path.to_path_buf(), field: "pooling_mode".into(), message };
 

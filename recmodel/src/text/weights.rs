@@ -1,9 +1,11 @@
 //! BERT weights from a `safetensors` file, checked against `config.json`.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use autograd::Tensor;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use super::config::BertConfig;
 use super::error::{Result, TextError};
@@ -126,6 +128,7 @@ impl BertWeights {
             });
         }
 
+        file.check_unused(config)?;
         Ok(BertWeights {
             word_embeddings,
             position_embeddings,
@@ -148,12 +151,27 @@ struct WeightFile<'a> {
     path: &'a Path,
     tensors: SafeTensors<'a>,
     prefix: &'static str,
+    /// Stored names read so far, to find the ones the encoder leaves out.
+    used: RefCell<HashSet<String>>,
+}
+
+/// Explains a safetensors parsing error in terms of what to do about it.
+fn describe(error: &SafeTensorError) -> String {
+    let detail = match error {
+        SafeTensorError::MetadataIncompleteBuffer => "the file ends before the data its header describes".to_string(),
+        SafeTensorError::HeaderTooSmall => "the file is shorter than a safetensors header".to_string(),
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => "the header length is implausible".to_string(),
+        SafeTensorError::InvalidOffset(name) => format!("tensor {name} has data offsets outside the file or overlapping others"),
+        SafeTensorError::TensorInvalidInfo => "a tensor's byte length does not match its shape and data type".to_string(),
+        other => other.to_string(),
+    };
+    format!("{detail}; the file is truncated, damaged or not in the safetensors format, so download it again")
 }
 
 impl<'a> WeightFile<'a> {
     fn new(path: &'a Path, bytes: &'a [u8]) -> Result<Self> {
         let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| TextError::InvalidWeights { path: path.to_path_buf(), message: e.to_string() })?;
+            .map_err(|e| TextError::InvalidWeights { path: path.to_path_buf(), message: describe(&e) })?;
         let probe = "embeddings.word_embeddings.weight";
         let prefix = if tensors.tensor(probe).is_ok() {
             ""
@@ -163,13 +181,50 @@ impl<'a> WeightFile<'a> {
             return Err(TextError::MissingTensor { path: path.to_path_buf(), name: probe.into() });
         };
         tracing::debug!(path = %path.display(), prefix, tensors = tensors.len(), "reading BERT weights");
-        Ok(WeightFile { path, tensors, prefix })
+        Ok(WeightFile { path, tensors, prefix, used: RefCell::new(HashSet::new()) })
+    }
+
+    /// Rejects tensors of layers beyond `config.num_hidden_layers`, since a
+    /// config with too few layers would silently give other vectors, and
+    /// warns about other tensors the encoder does not read. Position ids,
+    /// the pooler and BERT's pre-training heads (`cls.*`) are expected
+    /// extras.
+    fn check_unused(&self, config: &BertConfig) -> Result<()> {
+        let used = self.used.borrow();
+        let mut unused: Vec<String> = self
+            .tensors
+            .names()
+            .into_iter()
+            .filter(|name| !used.contains(name.as_str()))
+            .map(|name| name.strip_prefix(self.prefix).unwrap_or(name).to_string())
+            .filter(|name| !(name.ends_with("position_ids") || name.starts_with("pooler.") || name.starts_with("cls.")))
+            .collect();
+        unused.sort();
+        if let Some(name) = unused.iter().find(|name| name.starts_with("encoder.layer.")) {
+            return Err(TextError::InvalidWeights {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "tensor {name} belongs to a layer beyond num_hidden_layers = {} of config.json; the config and the weights disagree",
+                    config.num_hidden_layers
+                ),
+            });
+        }
+        if !unused.is_empty() {
+            tracing::warn!(
+                path = %self.path.display(),
+                unused = unused.len(),
+                first = ?&unused[..unused.len().min(5)],
+                "tensors not used by the BERT encoder were ignored"
+            );
+        }
+        Ok(())
     }
 
     /// Reads the tensor `name` (without prefix) as `f32`, checked against
     /// `expected`.
     fn tensor(&self, name: &str, expected: &[usize]) -> Result<Tensor> {
         let stored = format!("{}{name}", self.prefix);
+        self.used.borrow_mut().insert(stored.clone());
         let view = self
             .tensors
             .tensor(&stored)
