@@ -190,3 +190,41 @@ fn embed_writes_tiny_dataset_without_leftovers() {
     let names: Vec<String> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 4, "unexpected files: {names:?}");
 }
+
+#[test]
+fn decompose_rejects_bad_values() {
+    let cases: [(&[&str], &[&str]); 8] = [
+        (&["--cores", "18446744073709551615"], &["--cores", "from 1 to 32"]),
+        (&["--cores", "100000000"], &["--cores", "from 1 to 32"]),
+        (&["--cores", "1000000"], &["--cores", "from 1 to 32"]),
+        (&["--rows", "18446744073709551615,2"], &["overflows", "dimension 300"]),
+        (&["--cutoff", "-0.5"], &["--cutoff", "-0.5", "[0, 1]"]),
+        (&["--rows", "-2,150"], &["--rows", "-2", "positive integer"]),
+        (&["--seed", "-1"], &["--seed", "-1"]),
+        (&["--max-bond", "0"], &["--max-bond", "at least 1"]),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["decompose", "--shape", "300x768"];
+        args.extend(flags);
+        let out = mporec(&args);
+        assert_clean_failure(&out, expected);
+        assert!(!stderr(&out).contains("unexpected argument"), "{flags:?}: {}", stderr(&out));
+    }
+    let out = mporec(&["decompose", "--shape", "-3x4"]);
+    assert_clean_failure(&out, &["--shape", "invalid shape \"-3x4\""]);
+}
+
+#[test]
+fn decompose_text_edge_cases() {
+    let out = mporec(&["decompose", "--shape", "300x768", "--cores", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = common::stdout(&out);
+    assert!(text.contains("discarded weight none (one core, no internal bond)"), "{text}");
+
+    let out = mporec(&["decompose", "--shape", "300x768", "--max-bond", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = common::stdout(&out);
+    assert!(text.contains("total params     66 (0.0286% of the dense 230400)"), "{text}");
+    assert!(text.contains("sum of squared discarded singular values, internal bonds 1 to 4"), "{text}");
+    assert!(text.contains("||W||_F^2 "), "{text}");
+}

@@ -39,6 +39,17 @@ pub enum Error {
         /// The dimension the list should split.
         dim: usize,
     },
+    /// A factor list whose product exceeds `usize::MAX`, so that it cannot
+    /// split any dimension.
+    #[error("{axis} factors {factors:?} have a product that overflows usize (above {max}), so they cannot split the dimension {dim}", max = usize::MAX)]
+    FactorOverflow {
+        /// The side the list splits.
+        axis: Axis,
+        /// The list as given.
+        factors: Vec<usize>,
+        /// The dimension the list should split.
+        dim: usize,
+    },
     /// A factor list that is empty or contains a zero.
     #[error("{axis} factors {factors:?} are invalid: every factor must be at least 1 and the list must not be empty")]
     InvalidFactors {
@@ -78,6 +89,18 @@ pub enum Error {
         what: String,
         /// Flat row-major index of the first offending element.
         index: usize,
+        /// The element.
+        value: f32,
+    },
+    /// A NaN or infinite element of a matrix, located by row and column.
+    #[error("{what} element at row {row}, column {column} is {value}; only finite values can be decomposed or contracted")]
+    NonFiniteMatrixElement {
+        /// Name of the matrix, such as `matrix`.
+        what: String,
+        /// Row of the first offending element, from 0.
+        row: usize,
+        /// Column of the first offending element, from 0.
+        column: usize,
         /// The element.
         value: f32,
     },
@@ -134,6 +157,34 @@ pub enum Error {
     Autograd(#[from] autograd::Error),
 }
 
+impl Error {
+    /// Converts an [`Error::NonFinite`] that indexes a row-major matrix with
+    /// `cols` columns into [`Error::NonFiniteMatrixElement`], which names the
+    /// row and column. Other errors, and any error when `cols` is 0, are
+    /// returned unchanged.
+    ///
+    /// [`crate::Mpo::decompose`] reports a non-finite input element by its
+    /// flat index. Its caller knows the column count and can locate it:
+    ///
+    /// ```
+    /// use tensornet::{Error, Mpo, Truncation};
+    /// let mut matrix = vec![1.0f32; 12];
+    /// matrix[7] = f32::NAN;
+    /// let err = Mpo::decompose(&matrix, 3, 4, &[3], &[4], &Truncation::none()).unwrap_err();
+    /// let err = err.with_matrix_columns(4);
+    /// assert!(matches!(err, Error::NonFiniteMatrixElement { row: 1, column: 3, .. }));
+    /// ```
+    #[must_use]
+    pub fn with_matrix_columns(self, cols: usize) -> Self {
+        match self {
+            Error::NonFinite { what, index, value } if cols > 0 => {
+                Error::NonFiniteMatrixElement { what, row: index / cols, column: index % cols, value }
+            }
+            other => other,
+        }
+    }
+}
+
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -142,5 +193,29 @@ pub(crate) fn check_finite(what: impl FnOnce() -> String, data: &[f32]) -> Resul
     match data.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(Error::NonFinite { what: what(), index, value: data[index] }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_columns_locate_element() {
+        let flat = Error::NonFinite { what: "matrix".into(), index: 24974, value: f32::NAN };
+        let located = flat.with_matrix_columns(300);
+        assert!(matches!(located, Error::NonFiniteMatrixElement { row: 83, column: 74, .. }), "{located:?}");
+        assert_eq!(
+            located.to_string(),
+            "matrix element at row 83, column 74 is NaN; only finite values can be decomposed or contracted"
+        );
+    }
+
+    #[test]
+    fn matrix_columns_keep_other_errors() {
+        let flat = Error::NonFinite { what: "matrix".into(), index: 5, value: f32::INFINITY };
+        assert_eq!(flat.clone().with_matrix_columns(0), flat);
+        let other = Error::SvdFailed { rows: 2, cols: 3 };
+        assert_eq!(other.clone().with_matrix_columns(4), other);
     }
 }

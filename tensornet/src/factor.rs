@@ -134,7 +134,8 @@ pub fn auto_factor_pair(out_dim: usize, in_dim: usize, n: usize) -> Result<(Vec<
 ///
 /// # Errors
 /// [`Error::InvalidFactors`] for an empty list or a zero factor,
-/// [`Error::FactorProduct`] when the product differs from `dim`.
+/// [`Error::FactorProduct`] when the product differs from `dim`,
+/// [`Error::FactorOverflow`] when the product exceeds `usize::MAX`.
 pub fn check_factors(axis: Axis, factors: &[usize], dim: usize) -> Result<()> {
     if factors.is_empty() || factors.contains(&0) {
         return Err(Error::InvalidFactors { axis, factors: factors.to_vec() });
@@ -143,7 +144,7 @@ pub fn check_factors(axis: Axis, factors: &[usize], dim: usize) -> Result<()> {
     match product {
         Some(product) if product == dim => Ok(()),
         Some(product) => Err(Error::FactorProduct { axis, factors: factors.to_vec(), product, dim }),
-        None => Err(Error::FactorProduct { axis, factors: factors.to_vec(), product: usize::MAX, dim }),
+        None => Err(Error::FactorOverflow { axis, factors: factors.to_vec(), dim }),
     }
 }
 
@@ -263,8 +264,12 @@ mod tests {
 
     #[test]
     fn check_factors_overflow() {
-        let err = check_factors(Axis::Rows, &[usize::MAX, 2], 4).unwrap_err();
-        assert!(matches!(err, Error::FactorProduct { dim: 4, .. }));
+        let err = check_factors(Axis::Rows, &[usize::MAX, 2], 300).unwrap_err();
+        assert!(matches!(err, Error::FactorOverflow { axis: Axis::Rows, dim: 300, .. }));
+        let message = err.to_string();
+        assert!(message.contains("product that overflows usize"), "{message}");
+        assert!(message.contains("cannot split the dimension 300"), "{message}");
+        assert!(!message.contains("multiply to"), "{message}");
     }
 
     #[test]
