@@ -3,7 +3,7 @@
 
 use crate::error::{check_finite, Axis, Error, Result};
 use crate::factor::{check_factors, pad_factor_lists};
-use crate::linalg::{matmul, swap_middle, thin_svd, SvdMethod, ThinSvd, View};
+use crate::linalg::{matmul, swap_middle, thin_svd, thin_svd_reusing, SvdMethod, ThinSvd, View};
 use crate::mpo::Mpo;
 use crate::shape::{full_bond_dims, MpoShape};
 
@@ -134,8 +134,24 @@ impl TruncationReport {
     }
 }
 
-fn widen(data: &[f32]) -> Vec<f64> {
-    data.iter().map(|&x| x as f64).collect()
+/// [`swap_middle`] from `f32` to `f64`: reorders `[outer, p, q, inner]`
+/// into `[outer, q, p, inner]` and widens every element.
+fn swap_middle_widen(src: &[f32], outer: usize, p: usize, q: usize, inner: usize, dst: &mut [f64]) {
+    assert!(src.len() >= outer * p * q * inner, "swap_middle_widen: source buffer too short");
+    assert!(dst.len() >= outer * p * q * inner, "swap_middle_widen: destination buffer too short");
+    let mut out = dst.iter_mut();
+    for o in 0..outer {
+        for qq in 0..q {
+            for pp in 0..p {
+                let from = ((o * p + pp) * q + qq) * inner;
+                // The source goes first: `zip` stops on it without taking an
+                // element of `out`.
+                for (&y, x) in src[from..from + inner].iter().zip(&mut out) {
+                    *x = y as f64;
+                }
+            }
+        }
+    }
 }
 
 fn narrow(data: &[f64]) -> Vec<f32> {
@@ -237,37 +253,10 @@ impl Mpo {
         truncation.validate()?;
         check_finite(|| "matrix".to_string(), matrix)?;
         let (rows, cols) = pad_factor_lists(rows, cols);
-        let n = rows.len();
-        let full = full_bond_dims(&rows, &cols);
-
-        // `rest` is laid out [d, I_rest, J_rest], starting from [1, out, in].
-        let mut rest = widen(matrix);
-        let norm = rest.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let (mut d, mut rows_left, mut cols_left) = (1usize, out_dim, in_dim);
-        let mut cores = Vec::with_capacity(n);
-        let mut log = SweepLog::new(n);
-        for k in 0..n - 1 {
-            let (i, j) = (rows[k], cols[k]);
-            rows_left /= i;
-            cols_left /= j;
-
-            // [d, i, I', j, J'] -> [d, i, j, I', J'].
-            let mut unfolding = vec![0.0f64; rest.len()];
-            swap_middle(&rest, d * i, rows_left, j, cols_left, &mut unfolding);
-            let (m, width) = (d * i * j, rows_left * cols_left);
-            let svd = thin_svd(&unfolding, m, width, method)?;
-
-            let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
-            let (u, svt) = svd.into_truncated(keep);
-            cores.push(narrow(&u));
-            rest = svt;
-            d = keep;
-        }
-        cores.push(narrow(&rest));
-
-        let report = log.finish(full, norm);
-        let shape = MpoShape::new(rows, cols, report.bond_dims.clone())?;
-        Ok((Mpo { shape, cores }, report))
+        // The sweep runs on a rayon worker thread. From a thread outside the
+        // pool, every parallel kernel would hand its work, and the data in
+        // that thread's cache, to the workers and back at each step.
+        rayon::scope(|_| sweep(matrix, out_dim, in_dim, rows, cols, truncation, method))
     }
 
     /// Re-compresses the MPO, for example after training: brings it to
@@ -312,5 +301,79 @@ impl Mpo {
         let report = log.finish(full, norm);
         let shape = MpoShape::new(self.shape.rows().to_vec(), self.shape.cols().to_vec(), report.bond_dims.clone())?;
         Ok((Mpo { shape, cores }, report))
+    }
+}
+
+/// Runs the left-to-right sweep of [`Mpo::decompose_with`] on validated
+/// input, with factor lists of equal length.
+fn sweep(
+    matrix: &[f32],
+    out_dim: usize,
+    in_dim: usize,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    truncation: &Truncation,
+    method: SvdMethod,
+) -> Result<(Mpo, TruncationReport)> {
+    let n = rows.len();
+    let full = full_bond_dims(&rows, &cols);
+
+    // `rest` is the f64 remainder, laid out [d, I_rest, J_rest], from
+    // step 1 on. Step 0 reads the f32 matrix [1, out, in] directly, which
+    // saves a widened copy.
+    let mut rest: Vec<f64> = Vec::new();
+    let norm = matrix.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    let (mut d, mut rows_left, mut cols_left) = (1usize, out_dim, in_dim);
+    let mut cores = Vec::with_capacity(n);
+    let mut log = SweepLog::new(n);
+    // One allocation serves every unfolding, because none is larger than the matrix.
+    let mut unfolding = vec![0.0f64; matrix.len()];
+    for k in 0..n - 1 {
+        let (i, j) = (rows[k], cols[k]);
+        rows_left /= i;
+        cols_left /= j;
+
+        // [d, i, I', j, J'] -> [d, i, j, I', J'].
+        let (m, width) = (d * i * j, rows_left * cols_left);
+        let unfolding = &mut unfolding[..m * width];
+        if k == 0 {
+            swap_middle_widen(matrix, i, rows_left, j, cols_left, unfolding);
+        } else {
+            swap_middle(&rest, d * i, rows_left, j, cols_left, unfolding);
+        }
+        // `rest` is consumed, so the SVD may reuse its memory.
+        let svd = thin_svd_reusing(unfolding, m, width, method, std::mem::take(&mut rest))?;
+
+        let keep = log.record(k + 1, &svd, truncation, full[k + 1]);
+        let (u, svt) = svd.into_truncated(keep);
+        cores.push(narrow(&u));
+        rest = svt;
+        d = keep;
+    }
+    // With one core the loop never ran, and that core is the matrix.
+    cores.push(if n == 1 { matrix.to_vec() } else { narrow(&rest) });
+
+    let report = log.finish(full, norm);
+    let shape = MpoShape::new(rows, cols, report.bond_dims.clone())?;
+    Ok((Mpo { shape, cores }, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_middle_widen_matches_swap_middle() {
+        // Odd sizes, including runs of one element.
+        for (outer, p, q, inner) in [(1, 2, 3, 1), (3, 5, 4, 7), (2, 1, 6, 3), (4, 3, 1, 5)] {
+            let len = outer * p * q * inner;
+            let src: Vec<f32> = (0..len).map(|x| x as f32 * 0.5 - 3.0).collect();
+            let mut widened = vec![0.0f64; len];
+            swap_middle_widen(&src, outer, p, q, inner, &mut widened);
+            let mut expected = vec![0.0f32; len];
+            swap_middle(&src, outer, p, q, inner, &mut expected);
+            let expected: Vec<f64> = expected.iter().map(|&x| x as f64).collect();
+            assert_eq!(widened, expected, "[{outer}, {p}, {q}, {inner}]");
+        }
     }
 }

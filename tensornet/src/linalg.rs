@@ -2,7 +2,9 @@
 //! the axis swap that MPO unfoldings need.
 
 use crate::error::{Error, Result};
-use nalgebra::{DMatrix, SymmetricEigen, QR, SVD};
+use crate::eigen::symmetric_eigen;
+use crate::gemm_f64::{gram_rows, product, product_into};
+use nalgebra::{DMatrix, QR, SVD};
 use rayon::prelude::*;
 
 /// A strided `f64` matrix view; a transpose is a swap of strides.
@@ -174,7 +176,9 @@ pub(crate) fn swap_middle<T: Copy + Send + Sync>(src: &[T], outer: usize, p: usi
         }
     };
     let dst = &mut dst[..outer * q * block];
-    if dst.len() < 1 << 15 {
+    // With one thread, a parallel iterator would only move the work, and
+    // the output with it, to the cache of a rayon worker thread.
+    if dst.len() < 1 << 15 || rayon::current_num_threads() <= 1 {
         dst.chunks_mut(block).enumerate().for_each(|(i, row)| fill(i, row));
     } else {
         dst.par_chunks_mut(block).enumerate().for_each(|(i, row)| fill(i, row));
@@ -199,12 +203,15 @@ pub enum SvdMethod {
     /// nalgebra's Householder QR of the unfolding (or of its transpose when
     /// wide), then nalgebra's SVD of the small triangular factor.
     Qr,
-    /// The `f64` Gram matrix of the short side through GEMM, then nalgebra's
-    /// symmetric eigendecomposition. For an `m x n` matrix with `m <= n` the
-    /// left singular vectors are the eigenvectors of `A A^T` and
-    /// `S V^T = U^T A` needs no division. For `m > n`, `U = A V S^-1`, whose
-    /// columns lose orthogonality in proportion to `(s_max / s_j)^2 * 1e-16`;
-    /// `U S V^T` still reproduces `A` to rounding.
+    /// The `f64` Gram matrix of the short side, then the symmetric
+    /// eigendecomposition of `crate::eigen` (Householder tridiagonalization
+    /// and implicit QL). On processors with AVX-512 the products run on the
+    /// kernels of `crate::gemm_f64`, elsewhere on matrixmultiply's dgemm.
+    /// For an `m x n` matrix with `m <= n` the left singular vectors are the
+    /// eigenvectors of `A A^T` and `S V^T = U^T A` needs no division. For
+    /// `m > n`, `U = A V S^-1`, whose columns lose orthogonality in
+    /// proportion to `(s_max / s_j)^2 * 1e-16`; `U S V^T` still reproduces
+    /// `A` to rounding.
     Gram,
 }
 
@@ -246,12 +253,19 @@ impl ThinSvd {
 
 /// Computes the thin SVD of the row-major `m x n` matrix `a`.
 pub(crate) fn thin_svd(a: &[f64], m: usize, n: usize, method: SvdMethod) -> Result<ThinSvd> {
+    thin_svd_reusing(a, m, n, method, Vec::new())
+}
+
+/// [`thin_svd`] that may store `U` or `S V^T` in the allocation of
+/// `buffer`, whose contents are dropped. The sweep passes the buffer it no longer needs, so
+/// that large unfoldings do not need fresh memory at every step.
+pub(crate) fn thin_svd_reusing(a: &[f64], m: usize, n: usize, method: SvdMethod, buffer: Vec<f64>) -> Result<ThinSvd> {
     debug_assert_eq!(a.len(), m * n);
     if m == 0 || n == 0 {
         return Ok(ThinSvd { u: vec![], s: vec![], svt: vec![], m, n });
     }
     match method {
-        SvdMethod::Auto | SvdMethod::Gram => gram_svd(a, m, n),
+        SvdMethod::Auto | SvdMethod::Gram => gram_svd(a, m, n, buffer),
         SvdMethod::Direct => direct_svd(a, m, n),
         SvdMethod::Qr => qr_svd(a, m, n),
     }
@@ -294,42 +308,37 @@ fn qr_svd(a: &[f64], m: usize, n: usize) -> Result<ThinSvd> {
     }
 }
 
-fn gram_svd(a: &[f64], m: usize, n: usize) -> Result<ThinSvd> {
+fn gram_svd(a: &[f64], m: usize, n: usize, buffer: Vec<f64>) -> Result<ThinSvd> {
     let view = View::new(a, m, n);
     if m <= n {
-        let (s, u) = sorted_eigen(gram(view), m)?;
-        let svt = matmul(View::new(&u, m, m).t(), view);
-        Ok(ThinSvd { u, s, svt, m, n })
+        // The rows of Z are the left singular vectors, so S V^T = U^T A = Z A.
+        let (s, z) = singular_from_eigen(gram_rows(a, m, n), m)?;
+        let svt = product_into(View::new(&z, m, m), view, false, buffer);
+        Ok(ThinSvd { u: transpose(&z, m, m), s, svt, m, n })
     } else {
-        let (s, v) = sorted_eigen(gram(view.t()), n)?;
-        let mut u = matmul(view, View::new(&v, n, n));
+        // The rows of Z are the right singular vectors: S V^T = S Z.
+        let (s, z) = singular_from_eigen(product(view.t(), view, true), n)?;
         // Components at rounding level relative to the largest singular
         // value get a zero column in U: A V has no direction there to keep.
         let floor = s[0] * f64::EPSILON * (m.max(n) as f64);
         let inverse: Vec<f64> = s.iter().map(|&x| if x > floor { 1.0 / x } else { 0.0 }).collect();
-        scale_cols(&mut u, n, &inverse);
-        let mut svt = transpose(&v, n, n);
+        // U = A (V S^-1): scaling the n x n factor is cheaper than scaling U.
+        let mut v_scaled = transpose(&z, n, n);
+        scale_cols(&mut v_scaled, n, &inverse);
+        let u = product_into(view, View::new(&v_scaled, n, n), false, buffer);
+        let mut svt = z;
         scale_rows(&mut svt, n, &s);
         Ok(ThinSvd { u, s, svt, m, n })
     }
 }
 
-/// Eigendecomposition of the symmetric `k x k` matrix `gram`, returned as
-/// singular values `sqrt(max(lambda, 0))` in descending order and the
-/// matching eigenvectors as the columns of a row-major `k x k` buffer.
-fn sorted_eigen(gram: Vec<f64>, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let matrix = DMatrix::from_vec(k, k, gram);
-    let eigen = SymmetricEigen::try_new(matrix, f64::EPSILON, 0).ok_or(Error::SvdFailed { rows: k, cols: k })?;
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&x, &y| eigen.eigenvalues[y].total_cmp(&eigen.eigenvalues[x]));
-    let s: Vec<f64> = order.iter().map(|&i| eigen.eigenvalues[i].max(0.0).sqrt()).collect();
-    let mut vectors = vec![0.0; k * k];
-    for (col, &i) in order.iter().enumerate() {
-        for row in 0..k {
-            vectors[row * k + col] = eigen.eigenvectors[(row, i)];
-        }
-    }
-    Ok((s, vectors))
+/// Eigendecomposition of the symmetric `k x k` Gram matrix `gram`, returned
+/// as singular values `sqrt(max(lambda, 0))` in descending order and the
+/// matching unit eigenvectors as the rows of a row-major `k x k` buffer.
+fn singular_from_eigen(gram: Vec<f64>, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let eigen = symmetric_eigen(gram, k)?;
+    let s = eigen.values.iter().map(|&x| x.max(0.0).sqrt()).collect();
+    Ok((s, eigen.vectors))
 }
 
 /// Computes a thin QR of the row-major `m x n` matrix `a` with Householder
