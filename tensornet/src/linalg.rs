@@ -193,9 +193,10 @@ pub(crate) fn swap_middle<T: Copy + Send + Sync>(src: &[T], outer: usize, p: usi
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SvdMethod {
-    /// [`SvdMethod::Gram`] for every shape. It was 4 to 5 times faster than
-    /// [`SvdMethod::Qr`] and 9 to 12 times faster than [`SvdMethod::Direct`]
-    /// on every benchmark shape (`benches/mpo.rs`, 2 threads).
+    /// [`SvdMethod::Gram`] for every shape. It was 6.7 to 12 times faster
+    /// than [`SvdMethod::Qr`] and 13 to 23 times faster than
+    /// [`SvdMethod::Direct`] on the benchmark shapes (`benches/mpo.rs`, 2
+    /// threads, `docs/benchmarks.md`).
     #[default]
     Auto,
     /// nalgebra's one-sided bidiagonalization SVD on the whole unfolding.
