@@ -72,3 +72,79 @@ fn train_then_evaluate_agree() {
         assert!((1..=4385).contains(&rank), "{row}");
     }
 }
+
+/// A copy of Scientific with the first `users` rows of each split, all
+/// items kept so that the shared features still fit.
+fn scientific_subset(dir: &std::path::Path, users: usize) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".inter") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let kept: Vec<&str> = text.lines().take(users + 1).collect();
+            std::fs::write(tmp.path().join(&name), kept.join("\n") + "\n").unwrap();
+        } else if name.ends_with("2index") {
+            std::fs::copy(&path, tmp.path().join(&name)).unwrap();
+        }
+    }
+    tmp
+}
+
+/// The epoch reports without their timings, which differ between runs.
+fn reports_without_timing(run: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("seconds");
+            object.remove("sequences_per_second");
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn resumed_run_matches_uninterrupted_run() {
+    let Some(dir) = scientific() else { return };
+    let feats = scientific_features(&dir);
+    let data = scientific_subset(&dir, 1500);
+    let out_dir = tempfile::tempdir().unwrap();
+    let train = |run: &std::path::Path, epochs: &str, extra: &[&str]| {
+        let mut args = vec!["--threads", "2", "train", "--data", s(data.path()), "--features", s(&feats)];
+        args.extend(["--batch-size", "256", "--epochs", epochs, "--out", s(run)]);
+        args.extend(extra);
+        let out = mporec(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+
+    let whole = out_dir.path().join("whole");
+    train(&whole, "3", &[]);
+
+    // Stop after one epoch, then continue to three, as after a kill.
+    let split = out_dir.path().join("split");
+    train(&split, "1", &[]);
+    std::fs::write(split.join("metrics.jsonl"), std::fs::read_to_string(split.join("metrics.jsonl")).unwrap() + "{\"cut\": true}\n").unwrap();
+    train(&split, "3", &["--resume"]);
+
+    assert_eq!(reports_without_timing(&split), reports_without_timing(&whole));
+    assert_eq!(reports_without_timing(&whole).len(), 3);
+    assert_eq!(std::fs::read(split.join("best.ckpt")).unwrap(), std::fs::read(whole.join("best.ckpt")).unwrap());
+    assert_eq!(std::fs::read(split.join("test_metrics.json")).unwrap(), std::fs::read(whole.join("test_metrics.json")).unwrap());
+
+    // A resume with other settings, or of a folder without a run, is refused.
+    let out = mporec(&[
+        "train", "--data", s(data.path()), "--features", s(&feats), "--batch-size", "256", "--lr", "0.01", "--out", s(&split), "--resume",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--lr is 0.01, but the run"), "{}", stderr(&out));
+    let empty = out_dir.path().join("empty");
+    let out = mporec(&["train", "--data", s(data.path()), "--features", s(&feats), "--out", s(&empty), "--resume"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nothing to resume"), "{}", stderr(&out));
+    let out = mporec(&["train", "--data", s(data.path()), "--features", s(&feats), "--out", s(&split)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+}

@@ -9,7 +9,7 @@
 
 use autograd::{Adam, AdamConfig, BufferPool, Graph, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::{Rng, SeedableRng};
 use recmodel::data::{load_features, load_unisrec, make_batches, Batching};
 use recmodel::model::{SequenceBatch, Setting, UniSRec, UniSRecConfig};
@@ -24,7 +24,7 @@ struct StepInput {
 }
 
 fn inputs(num_items: usize, scientific: Option<&recmodel::data::Dataset>) -> StepInput {
-    let mut rng = StdRng::seed_from_u64(11);
+    let mut rng = ChaCha12Rng::seed_from_u64(11);
     match scientific {
         Some(ds) => {
             let batch = make_batches(&ds.train, ROWS, Batching::Random, &mut rng).swap_remove(0);
@@ -49,7 +49,7 @@ fn bench_step(c: &mut Criterion) {
     let config = UniSRecConfig::new(dataset.num_items, features.shape()[1], Setting::Transductive);
     let (model, mut params) = UniSRec::init(config, 2020);
     let mut opt = Adam::new(AdamConfig::default());
-    let mut rng = StdRng::seed_from_u64(3);
+    let mut rng = ChaCha12Rng::seed_from_u64(3);
     let mut pool = BufferPool::new();
 
     let mut group = c.benchmark_group("unisrec_step");

@@ -3,11 +3,13 @@
 //! Layout: the 8-byte magic `MPORECCK`, the format version (u32 LE), the
 //! payload length (u64 LE), the FNV-1a 64 checksum of the payload (u64 LE),
 //! then the payload, a bincode (standard configuration) encoding of
-//! [`Checkpoint`].
+//! [`Checkpoint`]. The training state of [`crate::train::TrainState`] uses
+//! the same layout with the magic `MPORECTS`.
 
 use crate::error::ModelError;
 use crate::model::UniSRecConfig;
 use autograd::{Adam, ParamStore};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -82,15 +84,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 /// [`ModelError::Io`] when writing fails, [`ModelError::Checkpoint`] when
 /// encoding fails.
 pub fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), ModelError> {
-    let payload = bincode::serde::encode_to_vec(checkpoint, bincode::config::standard())
-        .map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), message: format!("encoding failed: {e}") })?;
-    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
-    write_atomic(path, &bytes)
+    write_framed(path, MAGIC, checkpoint)
 }
 
 /// Reads and verifies a checkpoint written by [`write_checkpoint`].
@@ -99,20 +93,43 @@ pub fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), Mode
 /// [`ModelError::Io`] when the file cannot be read; [`ModelError::Checkpoint`]
 /// when the magic, version, length or checksum is wrong or decoding fails.
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ModelError> {
+    let mut ck: Checkpoint = read_framed(path, MAGIC, "checkpoint")?;
+    ck.params.rebuild_index();
+    Ok(ck)
+}
+
+/// Writes `value` as bincode behind a header of `magic`, the format version,
+/// the payload length and its FNV-1a checksum, atomically.
+pub(crate) fn write_framed<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<(), ModelError> {
+    let payload = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), message: format!("encoding failed: {e}") })?;
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    write_atomic(path, &bytes)
+}
+
+/// Reads a file written by [`write_framed`] with the same `magic`; `what`
+/// names the kind of file in errors.
+pub(crate) fn read_framed<T: DeserializeOwned>(path: &Path, magic: &[u8; 8], what: &str) -> Result<T, ModelError> {
     let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
     let bad = |message: String| ModelError::Checkpoint { path: path.to_path_buf(), message };
     if bytes.is_empty() {
         return Err(bad("the file is empty".into()));
     }
-    if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] == MAGIC && bytes.len() < HEADER_LEN {
+    if bytes.len() >= magic.len() && &bytes[..magic.len()] == magic && bytes.len() < HEADER_LEN {
         return Err(bad(format!("the file is truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
     }
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(bad("not an mporec checkpoint (missing MPORECCK header)".into()));
+    if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
+        let header = String::from_utf8_lossy(magic);
+        return Err(bad(format!("not an mporec {what} (missing {header} header)")));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != VERSION {
-        return Err(bad(format!("checkpoint format version {version} is not supported (expected {VERSION})")));
+        return Err(bad(format!("{what} format version {version} is not supported (expected {VERSION})")));
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
     let checksum = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
@@ -123,10 +140,9 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ModelError> {
     if fnv1a64(payload) != checksum {
         return Err(bad("checksum mismatch: the file is corrupt".into()));
     }
-    let (mut ck, _): (Checkpoint, usize) = bincode::serde::decode_from_slice(payload, bincode::config::standard())
-        .map_err(|e| bad(format!("decoding failed: {e}")))?;
-    ck.params.rebuild_index();
-    Ok(ck)
+    let (value, _): (T, usize) =
+        bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(|e| bad(format!("decoding failed: {e}")))?;
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! Fine-tuning loop: Adam, validation every epoch, early stopping on
 //! validation NDCG@10.
 
-use crate::checkpoint::{write_checkpoint, Checkpoint};
+use crate::checkpoint::{read_framed, write_checkpoint, write_framed, Checkpoint};
 use crate::data::{make_batches, Batching, Dataset};
 use crate::error::ModelError;
 use crate::evaluate::evaluate;
 use crate::metrics::RankingMetrics;
 use crate::model::{SequenceBatch, UniSRec};
 use autograd::{Adam, AdamConfig, BufferPool, Graph, ParamStore, Tensor};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::SeedableRng;
+use std::path::Path;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -114,6 +115,8 @@ pub struct TrainOutcome {
 ///
 /// On return `params` contains the best epoch's values. When `checkpoint` is
 /// set, the best model is written there (atomically) whenever it improves.
+/// [`train_resumable`] also saves the state that a killed run needs to
+/// continue.
 ///
 /// # Errors
 /// [`ModelError::NonFiniteLoss`] when the loss diverges (the checkpoint on
@@ -128,18 +131,141 @@ pub fn train(
     checkpoint: Option<PathBuf>,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome, ModelError> {
+    let files = RunFiles { best: checkpoint, ..RunFiles::default() };
+    train_resumable(model, params, dataset, features, config, &files, None, observer)
+}
+
+/// Files that [`train_resumable`] keeps up to date.
+#[derive(Clone, Debug, Default)]
+pub struct RunFiles {
+    /// The best model so far, rewritten whenever validation improves.
+    pub best: Option<PathBuf>,
+    /// The [`TrainState`] after the last finished epoch.
+    pub state: Option<PathBuf>,
+    /// Settings of the run as `(name, value)` pairs, stored in each state
+    /// so that a resume can check it continues the same run.
+    pub settings: Vec<(String, String)>,
+}
+
+/// Everything a run needs to continue after its last finished epoch as if
+/// it had not stopped: parameters, optimizer moments, the random generator's
+/// position, the best epoch so far and the epoch reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Settings of the run, from [`RunFiles::settings`].
+    pub settings: Vec<(String, String)>,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Parameters after the last finished epoch.
+    pub params: ParamStore,
+    /// Optimizer after the last finished epoch.
+    pub optimizer: Adam,
+    rng: RngState,
+    /// Epoch with the best validation NDCG@10 so far.
+    pub best_epoch: usize,
+    /// Its validation metrics.
+    pub best_valid: RankingMetrics,
+    /// Its parameters.
+    pub best_params: ParamStore,
+    /// Epochs since the best one.
+    pub since_best: usize,
+    /// Reports of the finished epochs.
+    pub reports: Vec<EpochReport>,
+}
+
+/// The ChaCha generator's key, stream and position in 32-bit words.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RngState {
+    seed: [u8; 32],
+    stream: u64,
+    word_pos: u128,
+}
+
+impl RngState {
+    fn save(rng: &ChaCha12Rng) -> Self {
+        RngState { seed: rng.get_seed(), stream: rng.get_stream(), word_pos: rng.get_word_pos() }
+    }
+
+    fn restore(&self) -> ChaCha12Rng {
+        let mut rng = ChaCha12Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos);
+        rng
+    }
+}
+
+const STATE_MAGIC: &[u8; 8] = b"MPORECTS";
+
+impl TrainState {
+    /// Writes the state atomically, with the checkpoint's header and checksum.
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] or [`ModelError::Checkpoint`] naming the file.
+    pub fn write(&self, path: &Path) -> Result<(), ModelError> {
+        write_framed(path, STATE_MAGIC, self)
+    }
+
+    /// Reads a state written by [`TrainState::write`].
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] or [`ModelError::Checkpoint`] naming the file, for
+    /// a missing, truncated or corrupt file.
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let mut state: TrainState = read_framed(path, STATE_MAGIC, "training state")?;
+        state.params.rebuild_index();
+        state.best_params.rebuild_index();
+        Ok(state)
+    }
+}
+
+/// [`train`], writing the files of `files` and optionally continuing from
+/// `resume`, a state that an earlier call with the same data and settings
+/// wrote.
+///
+/// A resumed run draws the same batches, dropout masks and gate noise and
+/// takes the same steps as one that never stopped, so its reports and its
+/// best model are identical. `config.epochs` may be larger than in the
+/// first call, which extends the run.
+///
+/// # Errors
+/// As [`train`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_resumable(
+    model: &UniSRec,
+    params: &mut ParamStore,
+    dataset: &Dataset,
+    features: &Tensor,
+    config: &TrainConfig,
+    files: &RunFiles,
+    resume: Option<TrainState>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome, ModelError> {
     if dataset.train.is_empty() || dataset.valid.is_empty() {
         return Err(ModelError::InvalidInput(format!("dataset {} has no training or no validation rows", dataset.name)));
     }
     config.validate()?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(config.seed);
     let mut optimizer = Adam::new(AdamConfig { lr: config.lr, ..AdamConfig::default() });
     let mut pool = BufferPool::new();
     let mut best: Option<(usize, RankingMetrics, ParamStore)> = None;
     let mut reports = Vec::new();
     let mut since_best = 0;
+    let mut first_epoch = 1;
+    if let Some(state) = resume {
+        *params = state.params;
+        optimizer = state.optimizer;
+        rng = state.rng.restore();
+        best = Some((state.best_epoch, state.best_valid, state.best_params));
+        since_best = state.since_best;
+        reports = state.reports;
+        first_epoch = state.epochs_done + 1;
+        tracing::info!(epochs_done = state.epochs_done, best_epoch = state.best_epoch, "resuming training");
+    }
 
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch..=config.epochs {
+        if since_best >= config.patience {
+            break;
+        }
         let start = Instant::now();
         let batches = make_batches(&dataset.train, config.batch_size, config.batching, &mut rng);
         observer.epoch_started(epoch, batches.len());
@@ -175,7 +301,7 @@ pub fn train(
             mean_loss: loss_sum / batches.len().max(1) as f64,
             seconds: start.elapsed().as_secs_f64(),
             sequences_per_second: rows as f64 / train_seconds.max(1e-9),
-            valid: valid.clone(),
+            valid,
             improved,
         };
         tracing::info!(
@@ -196,7 +322,7 @@ pub fn train(
                 )));
             }
             since_best = 0;
-            if let Some(path) = &checkpoint {
+            if let Some(path) = &files.best {
                 let ck = Checkpoint {
                     config: model.config.clone(),
                     params: params.clone(),
@@ -212,12 +338,30 @@ pub fn train(
         }
         observer.epoch_finished(&report)?;
         reports.push(report);
+        if let Some(path) = &files.state {
+            let (best_epoch, best_valid, best_params) = best.clone().expect("an epoch has run");
+            let state = TrainState {
+                settings: files.settings.clone(),
+                epochs_done: epoch,
+                params: params.clone(),
+                optimizer: optimizer.clone(),
+                rng: RngState::save(&rng),
+                best_epoch,
+                best_valid,
+                best_params,
+                since_best,
+                reports: reports.clone(),
+            };
+            state.write(path)?;
+        }
         if since_best >= config.patience {
             tracing::info!(epoch, patience = config.patience, "early stopping: no improvement in validation NDCG@10");
             break;
         }
     }
-    let (best_epoch, best_valid, best_params) = best.expect("at least one epoch ran");
+    let Some((best_epoch, best_valid, best_params)) = best else {
+        return Err(ModelError::InvalidInput(format!("no epoch ran: --epochs {} is not above the epochs already done", config.epochs)));
+    };
     *params = best_params;
     Ok(TrainOutcome { best_epoch, best_valid, epochs: reports })
 }

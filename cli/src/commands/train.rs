@@ -7,7 +7,7 @@ use recmodel::data::{load_features, load_unisrec, Batching};
 use recmodel::error::ModelError;
 use recmodel::evaluate::evaluate;
 use recmodel::model::{Setting, UniSRec, UniSRecConfig};
-use recmodel::train::{train, EpochReport, TrainConfig, TrainObserver};
+use recmodel::train::{train_resumable, EpochReport, RunFiles, TrainConfig, TrainObserver, TrainState};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -42,9 +42,13 @@ pub struct TrainArgs {
     /// Seed of initialisation, batching, dropout and gate noise.
     #[arg(long, default_value_t = 2020)]
     seed: u64,
-    /// Output folder for best.ckpt, metrics.jsonl and test_metrics.json.
+    /// Output folder for best.ckpt, metrics.jsonl, test_metrics.json and train_state.ckpt.
     #[arg(long)]
     out: PathBuf,
+    /// Continue the run in --out from its last finished epoch (after a crash or kill,
+    /// or with a larger --epochs). The other settings must be those of the run.
+    #[arg(long)]
+    resume: bool,
 }
 
 struct Progress {
@@ -108,7 +112,46 @@ fn parse_lr(s: &str) -> Result<f32, String> {
 }
 
 /// Files of a finished or running training run; `--out` must not hold them.
-const RUN_FILES: [&str; 3] = ["best.ckpt", "metrics.jsonl", "test_metrics.json"];
+const RUN_FILES: [&str; 4] = ["best.ckpt", "metrics.jsonl", "test_metrics.json", STATE_FILE];
+
+/// The state a killed run resumes from, rewritten after every epoch.
+const STATE_FILE: &str = "train_state.ckpt";
+
+/// The settings that must match for `--resume`. `--epochs` is left out, so
+/// that a finished run can be extended.
+fn run_settings(args: &TrainArgs) -> Vec<(String, String)> {
+    let path = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    vec![
+        ("--data".into(), path(&args.data)),
+        ("--features".into(), path(&args.features)),
+        ("--setting".into(), args.setting.to_string()),
+        ("--batching".into(), args.batching.to_string()),
+        ("--patience".into(), args.patience.to_string()),
+        ("--batch-size".into(), args.batch_size.to_string()),
+        ("--lr".into(), args.lr.to_string()),
+        ("--seed".into(), args.seed.to_string()),
+    ]
+}
+
+/// Reads the state of the run in `out` and checks that `settings` match it.
+fn read_resume_state(out: &Path, settings: &[(String, String)]) -> anyhow::Result<TrainState> {
+    let path = out.join(STATE_FILE);
+    if !path.is_file() {
+        anyhow::bail!("nothing to resume: {} not found; start the run without --resume", path.display());
+    }
+    let state = TrainState::read(&path)?;
+    for (name, value) in settings {
+        let recorded = state.settings.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        if recorded != Some(value.as_str()) {
+            anyhow::bail!(
+                "{name} is {value}, but the run in {} used {}; resume with the run's settings",
+                out.display(),
+                recorded.unwrap_or("no value")
+            );
+        }
+    }
+    Ok(state)
+}
 
 /// Runs `mporec train`.
 ///
@@ -116,15 +159,21 @@ const RUN_FILES: [&str; 3] = ["best.ckpt", "metrics.jsonl", "test_metrics.json"]
 /// Unreadable or malformed inputs, an unwritable output folder, or a
 /// diverging loss.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    for name in RUN_FILES {
-        let existing = args.out.join(name);
-        if existing.exists() {
-            anyhow::bail!(
-                "{} already exists: the output folder holds another run; choose a new --out or remove that run first",
-                existing.display()
-            );
+    let settings = run_settings(&args);
+    let resume = if args.resume {
+        Some(read_resume_state(&args.out, &settings)?)
+    } else {
+        for name in RUN_FILES {
+            let existing = args.out.join(name);
+            if existing.exists() {
+                anyhow::bail!(
+                    "{} already exists: the output folder holds another run; continue it with --resume, choose a new --out or remove that run first",
+                    existing.display()
+                );
+            }
         }
-    }
+        None
+    };
     let train_config = TrainConfig {
         epochs: args.epochs as usize,
         patience: args.patience as usize,
@@ -138,6 +187,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let features = load_features(&args.features, dataset.num_items)?;
     let config = UniSRecConfig::new(dataset.num_items, features.shape()[1], args.setting);
     let (model, mut params) = UniSRec::init(config, args.seed);
+    if let Some(state) = &resume {
+        UniSRec::bind(model.config.clone(), &state.params)
+            .with_context(|| format!("the state in {} does not fit this model", args.out.join(STATE_FILE).display()))?;
+    }
     tracing::info!(
         dataset = %dataset.name,
         items = dataset.num_items,
@@ -151,10 +204,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.out).with_context(|| format!("failed to create output folder {}", args.out.display()))?;
     let metrics_path = args.out.join("metrics.jsonl");
     let metrics = File::create(&metrics_path).with_context(|| format!("failed to create {}", metrics_path.display()))?;
-    let mut progress = Progress { bar: None, metrics: BufWriter::new(metrics), metrics_path, rows: 0, started: std::time::Instant::now() };
+    let mut metrics = BufWriter::new(metrics);
+    // A resumed run rewrites the finished epochs' lines, dropping any line
+    // of an epoch that was cut off before its state was saved.
+    for report in resume.iter().flat_map(|state| &state.reports) {
+        let line = serde_json::to_string(report).expect("epoch reports serialize");
+        writeln!(metrics, "{line}").with_context(|| format!("failed to write {}", metrics_path.display()))?;
+    }
+    let mut progress = Progress { bar: None, metrics, metrics_path, rows: 0, started: std::time::Instant::now() };
 
-    let checkpoint = args.out.join("best.ckpt");
-    let outcome = train(&model, &mut params, &dataset, &features, &train_config, Some(checkpoint), &mut progress)?;
+    let files = RunFiles { best: Some(args.out.join("best.ckpt")), state: Some(args.out.join(STATE_FILE)), settings };
+    let outcome = train_resumable(&model, &mut params, &dataset, &features, &train_config, &files, resume, &mut progress)?;
     tracing::info!(best_epoch = outcome.best_epoch, epochs_run = outcome.epochs.len(), "training finished");
 
     let test = evaluate(&model, &params, &features, &dataset.test)?;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::seq::SliceRandom;
 
 use super::SequenceExample;
@@ -121,7 +121,7 @@ impl Batch {
 /// let examples: Vec<SequenceExample> = (0..5)
 ///     .map(|n| SequenceExample { user: n, history: (0..=n).collect(), target: 9 })
 ///     .collect();
-/// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+/// let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(1);
 /// let batches = make_batches(&examples, 2, Batching::Bucketed, &mut rng);
 /// assert_eq!(batches.len(), 3);
 /// assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 5);
@@ -129,7 +129,7 @@ impl Batch {
 ///
 /// # Panics
 /// Panics if `batch_size` is 0.
-pub fn make_batches(examples: &[SequenceExample], batch_size: usize, mode: Batching, rng: &mut StdRng) -> Vec<Batch> {
+pub fn make_batches(examples: &[SequenceExample], batch_size: usize, mode: Batching, rng: &mut ChaCha12Rng) -> Vec<Batch> {
     assert!(batch_size > 0, "make_batches: batch_size must be positive");
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.shuffle(rng);

@@ -2,13 +2,13 @@
 
 use crate::error::ModelError;
 use autograd::{ParamId, ParamStore, Tensor};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 
 /// Creates parameters with RecBole's initialisation: weights `N(0, std^2)`,
 /// biases zero, LayerNorm weight one.
 pub(crate) struct Init<'a> {
     pub store: &'a mut ParamStore,
-    pub rng: &'a mut StdRng,
+    pub rng: &'a mut ChaCha12Rng,
     pub std: f32,
 }
 

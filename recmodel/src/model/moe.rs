@@ -3,7 +3,7 @@
 use super::layers::{Binder, Init, Linear};
 use crate::error::ModelError;
 use autograd::{Graph, ParamId, Var};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -55,7 +55,7 @@ impl MoeAdapter {
 
     /// Maps `x` `[rows, text_dim]` to `[rows, hidden]`. With `rng`, the
     /// adapter is in training mode: dropout and gate noise are drawn from it.
-    pub(crate) fn forward(&self, g: &mut Graph<'_>, x: Var, rng: Option<&mut StdRng>) -> autograd::Result<Var> {
+    pub(crate) fn forward(&self, g: &mut Graph<'_>, x: Var, rng: Option<&mut ChaCha12Rng>) -> autograd::Result<Var> {
         let rows = g.shape(x)[0];
         let n = self.experts.len();
         let gate = g.param(self.gate);

@@ -3,7 +3,7 @@
 use super::layers::{Binder, Init, LayerNorm, Linear};
 use crate::error::ModelError;
 use autograd::{Graph, SequenceOffsets, Var};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::Rng;
 
 /// One block: `LN(x + Dropout(Attn(x)))`, then `LN(h + Dropout(FFN(h)))`.
@@ -88,7 +88,7 @@ impl TransformerLayer {
         x: Var,
         offsets: &SequenceOffsets,
         s: &EncoderShape,
-        mut rng: Option<&mut StdRng>,
+        mut rng: Option<&mut ChaCha12Rng>,
     ) -> autograd::Result<Var> {
         let mut seed = || rng.as_mut().map(|r| r.gen::<u64>());
         let q = self.query.forward(g, x)?;

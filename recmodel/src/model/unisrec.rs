@@ -7,7 +7,7 @@ use super::moe::MoeAdapter;
 use super::sasrec::{EncoderShape, TransformerLayer};
 use crate::error::ModelError;
 use autograd::{Graph, ParamId, ParamStore, SequenceOffsets, Tensor, Var};
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use rand::{Rng, SeedableRng};
 
 /// The floor of the L2 norm in cosine similarity, as in `F.normalize`.
@@ -81,7 +81,7 @@ impl UniSRec {
     /// Parameter names follow UniSRec's PyTorch state dict.
     pub fn init(config: UniSRecConfig, seed: u64) -> (Self, ParamStore) {
         let mut store = ParamStore::new();
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         let mut init = Init { store: &mut store, rng: &mut rng, std: config.initializer_range };
         let h = config.hidden_size;
         let item_embedding = match config.setting {
@@ -167,7 +167,7 @@ impl UniSRec {
     ///
     /// # Errors
     /// When `features` does not have shape `[num_items, text_dim]`.
-    pub fn encode_items(&self, g: &mut Graph<'_>, features: &Tensor, rng: Option<&mut StdRng>) -> Result<Var, ModelError> {
+    pub fn encode_items(&self, g: &mut Graph<'_>, features: &Tensor, rng: Option<&mut ChaCha12Rng>) -> Result<Var, ModelError> {
         self.check_features(features)?;
         let x = g.constant_from(features.shape(), features.data())?;
         let mut items = self.adapter.forward(g, x, rng)?;
@@ -189,7 +189,7 @@ impl UniSRec {
         g: &mut Graph<'_>,
         features: &Tensor,
         batch: SequenceBatch<'_>,
-        mut rng: Option<&mut StdRng>,
+        mut rng: Option<&mut ChaCha12Rng>,
     ) -> Result<Var, ModelError> {
         self.check_features(features)?;
         let packed = self.pack(batch)?;
@@ -231,7 +231,7 @@ impl UniSRec {
         features: &Tensor,
         batch: SequenceBatch<'_>,
         targets: &[u32],
-        rng: &mut StdRng,
+        rng: &mut ChaCha12Rng,
     ) -> Result<Var, ModelError> {
         let seq = self.encode_sequences(g, features, batch, Some(rng))?;
         let items = self.encode_items(g, features, Some(rng))?;
