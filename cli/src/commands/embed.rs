@@ -61,7 +61,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Some(p) => word_drop_texts(&items.texts, p, args.seed),
         None => items.texts,
     };
-    let out = args.out.clone().unwrap_or_else(|| default_output(&items.source, &args.model, args.word_drop.is_some()));
+    let out = args.out.clone().unwrap_or_else(|| default_output(&args.data, &items.source, &args.model, args.word_drop.is_some()));
     check_output_path(&out)?;
     check_not_an_input(&out, &args.model, &args.data)?;
 
@@ -100,11 +100,21 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `NAME.MODEL.f32` in the current folder, NAME from the dataset's text
-/// file and MODEL from the model folder's name.
-fn default_output(source: &Path, model: &Path, word_drop: bool) -> PathBuf {
+/// `NAME.MODEL.f32` in the current folder, MODEL from the model folder's
+/// name and NAME from the dataset's `NAME.item2index` when there is one
+/// (the texts may come from Amazon's `meta_*.json`), else from the file the
+/// texts came from.
+fn default_output(data: &Path, source: &Path, model: &Path, word_drop: bool) -> PathBuf {
+    let index_name = std::fs::read_dir(data).ok().and_then(|entries| {
+        let names: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".item2index").map(str::to_string))
+            .collect();
+        (names.len() == 1).then(|| names[0].clone())
+    });
     let file_name = source.file_name().and_then(|n| n.to_str()).unwrap_or("items");
-    let dataset = file_name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("items");
+    let source_name = file_name.split('.').next().unwrap_or_default().to_string();
+    let dataset = index_name.filter(|name| !name.is_empty()).unwrap_or(source_name);
+    let dataset = if dataset.is_empty() { "items".to_string() } else { dataset };
     let model_name = model
         .canonicalize()
         .ok()
@@ -194,4 +204,27 @@ fn write_features(path: &Path, features: &[f32]) -> anyhow::Result<()> {
         return Err(error).with_context(|| format!("failed to move {} to {}", temporary.display(), path.display()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_name_from_item2index() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("Toys.item2index"), "A0\t0\n").unwrap();
+        let meta = data.path().join("meta_Toys_and_Games.json");
+        let model = Path::new("models/all-MiniLM-L6-v2");
+        assert_eq!(default_output(data.path(), &meta, model, false), PathBuf::from("Toys.text.f32"));
+        assert_eq!(default_output(data.path(), &meta, model, true), PathBuf::from("Toys.text.word-drop.f32"));
+    }
+
+    #[test]
+    fn default_name_from_source_file() {
+        let data = tempfile::tempdir().unwrap();
+        let source = data.path().join("ml-100k.item");
+        let model = Path::new("models/all-MiniLM-L6-v2");
+        assert_eq!(default_output(data.path(), &source, model, false), PathBuf::from("ml-100k.text.f32"));
+    }
 }

@@ -42,8 +42,8 @@ impl TextEncoder {
             layers = bert.num_hidden_layers,
             hidden_size = bert.hidden_size,
             max_seq_length = sentence.max_seq_length,
-            pooling = %sentence.pooling,
-            normalize = sentence.normalize,
+            model_pooling = %sentence.pooling,
+            model_normalize = sentence.normalize,
             "loaded text encoder"
         );
         Ok(TextEncoder { tokenizer, model, pooling: sentence.pooling, normalize: sentence.normalize })
