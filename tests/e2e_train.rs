@@ -148,3 +148,48 @@ fn resumed_run_matches_uninterrupted_run() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
 }
+
+#[test]
+fn convert_movielens_and_office_logs() {
+    let Some(ml) = recmodel::shared::require_shared("data/ml-100k/ml-100k.inter") else { return };
+    let Some(office) = recmodel::shared::require_shared("data/office2014/Office.inter.json") else { return };
+    let out_dir = tempfile::tempdir().unwrap();
+
+    let ml_out = out_dir.path().join("ml");
+    let out = mporec(&["convert", "--data", s(ml.parent().unwrap()), "--out", s(&ml_out)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Every MovieLens user has at least 20 ratings: 100,000 - 3 * 943 training rows.
+    assert_eq!(stdout(&out).trim(), "943 users, 1682 items, 100000 interactions, 97171 training rows (0 users with fewer than 3 interactions dropped)");
+    let text = std::fs::read_to_string(ml_out.join("ml-100k.text")).unwrap();
+    assert_eq!(text.lines().count(), 1 + 1682);
+    assert!(text.contains("\tToy Story. 1995. Animation Children's Comedy."), "{}", &text[..200]);
+    let popularity = mporec(&["popularity", "--data", s(&ml_out)]);
+    assert!(popularity.status.success(), "{}", stderr(&popularity));
+    assert_metric_line(stdout(&popularity).trim());
+
+    let again = mporec(&["convert", "--data", s(ml.parent().unwrap()), "--out", s(&ml_out)]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+
+    let office_out = out_dir.path().join("office");
+    let out = mporec(&["convert", "--data", s(office.parent().unwrap()), "--out", s(&office_out), "--min-interactions", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("users,"), "{printed}");
+    let users: usize = printed.split(' ').next().unwrap().parse().unwrap();
+    assert!(users > 4000 && users <= 4905, "{printed}");
+}
+
+#[test]
+fn convert_rejects_bad_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("toy.inter"), "user:token\titem_id:token\n1\t2\n").unwrap();
+    let out = mporec(&["convert", "--data", s(dir.path()), "--out", s(&dir.path().join("out"))]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("toy.inter line 1: the header has no user_id column"), "{}", stderr(&out));
+
+    std::fs::write(dir.path().join("toy.inter"), "user_id:token\titem_id:token\ttimestamp:float\n1\t2\tsoon\n").unwrap();
+    let out = mporec(&["convert", "--data", s(dir.path()), "--out", s(&dir.path().join("out"))]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 2, field timestamp: \"soon\" is not a finite number"), "{}", stderr(&out));
+}

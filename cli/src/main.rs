@@ -28,6 +28,8 @@ enum Command {
     Popularity(commands::popularity::PopularityArgs),
     /// Factorize a weight matrix into an MPO and report bonds, parameters and truncation error.
     Decompose(commands::decompose::DecomposeArgs),
+    /// Convert an interaction log (RecBole .inter or LC-Rec .inter.json) to UniSRec's format.
+    Convert(commands::convert::ConvertArgs),
 }
 
 fn main() {
@@ -51,6 +53,7 @@ fn main() {
         Command::Embed(a) => commands::embed::run(a),
         Command::Popularity(a) => commands::popularity::run(a),
         Command::Decompose(a) => commands::decompose::run(a),
+        Command::Convert(a) => commands::convert::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", error_chain(&e));

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod decompose;
 pub mod embed;
 pub mod evaluate;

@@ -235,6 +235,42 @@ pub enum DataError {
         value: f32,
     },
 
+    /// A value of an interaction log that the converter cannot use.
+    #[error("{} line {line}, field {field}: {value:?} is not {expected}", path.display())]
+    InvalidValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, or 0 for a value of a JSON file.
+        line: usize,
+        /// The column or JSON key.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// What the value must be.
+        expected: String,
+    },
+
+    /// A header without a column that the converter needs.
+    #[error("{} line 1: the header has no {column} column (found {found:?})", path.display())]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column, such as `user_id`.
+        column: String,
+        /// The header as read.
+        found: String,
+    },
+
+    /// Writing a converted dataset failed.
+    #[error("failed to write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A tensor that could not be built from the values read.
     #[error("{}: {source}", path.display())]
     Tensor {

@@ -3,7 +3,8 @@
 //! [`load_unisrec`] reads a dataset in UniSRec's processed format,
 //! [`load_features`] reads an item feature file, [`load_item_text`] reads
 //! the item texts, and [`make_batches`] groups training rows into padded
-//! batches.
+//! batches. [`read_recbole_log`], [`read_lcrec_log`] and [`write_unisrec`]
+//! turn raw interaction logs into the processed format.
 //!
 //! Item indices are kept exactly as in the files: 0-based, and item 0 is a
 //! real item (row 0 of the feature file). Padding is therefore never an item
@@ -14,6 +15,7 @@
 //! line, the field and the value. They never skip a line.
 
 mod batching;
+mod convert;
 mod error;
 mod features;
 mod unisrec;
@@ -23,6 +25,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub use batching::{make_batches, make_batches_in_order, padded_positions, Batch, Batching, ParseBatchingError};
+pub use convert::{read_lcrec_log, read_recbole_log, write_unisrec, ConvertOptions, ConvertReport, UserLog};
 pub use error::DataError;
 pub use features::{load_features, load_features_with_dim};
 pub use unisrec::{load_item_text, load_unisrec};
