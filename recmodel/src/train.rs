@@ -304,16 +304,6 @@ pub fn train_resumable(
             valid,
             improved,
         };
-        tracing::info!(
-            epoch,
-            loss = report.loss,
-            seconds = report.seconds,
-            sequences_per_s = report.sequences_per_second,
-            valid_ndcg_10 = valid.ndcg_10,
-            valid_hit_10 = valid.hit_10,
-            improved,
-            "epoch finished"
-        );
         if improved {
             if let Some((_, p)) = params.iter().find(|(_, p)| !p.value.is_finite()) {
                 return Err(ModelError::InvalidInput(format!(
@@ -336,7 +326,18 @@ pub fn train_resumable(
         } else {
             since_best += 1;
         }
+        // Logged after the observer, which may first clear a progress bar.
         observer.epoch_finished(&report)?;
+        tracing::info!(
+            epoch,
+            loss = report.loss,
+            seconds = report.seconds,
+            sequences_per_s = report.sequences_per_second,
+            valid_ndcg_10 = valid.ndcg_10,
+            valid_hit_10 = valid.hit_10,
+            improved,
+            "epoch finished"
+        );
         reports.push(report);
         if let Some(path) = &files.state {
             let (best_epoch, best_valid, best_params) = best.clone().expect("an epoch has run");

@@ -77,7 +77,7 @@ impl TrainObserver for Progress {
         self.rows += rows;
         if let Some(bar) = &self.bar {
             let rate = self.rows as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("loss {loss:.4}  {rate:.0} seq/s"));
+            bar.set_message(format!("batch loss {loss:.4}  {rate:.0} seq/s"));
             bar.inc(1);
         }
     }
