@@ -146,7 +146,7 @@ fn popularity_json_failure_prints_no_metrics() {
     assert!(!printed.contains("HIT@10"), "metrics printed before the failure: {printed}");
 }
 
-/// A three-item UniSRec dataset, small enough to embed in a second.
+/// Writes a three-item UniSRec dataset, small enough to embed in a second.
 fn tiny_dataset(dir: &std::path::Path) {
     fs::write(dir.join("T.item2index"), "A0\t0\nA1\t1\nA2\t2\n").unwrap();
     fs::write(dir.join("T.text"), "item_id:token\ttext:token_seq\nA0\tGlue.\nA1\tTape.\nA2\tSaw.\n").unwrap();

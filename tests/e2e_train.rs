@@ -73,8 +73,8 @@ fn train_then_evaluate_agree() {
     }
 }
 
-/// A copy of Scientific with the first `users` rows of each split, all
-/// items kept so that the shared features still fit.
+/// Copies Scientific with the first `users` rows of each split and all
+/// items, so that the shared features still fit.
 fn scientific_subset(dir: &std::path::Path, users: usize) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -91,7 +91,7 @@ fn scientific_subset(dir: &std::path::Path, users: usize) -> tempfile::TempDir {
     tmp
 }
 
-/// The epoch reports without their timings, which differ between runs.
+/// Reads the epoch reports without their timings, which differ between runs.
 fn reports_without_timing(run: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -177,7 +177,8 @@ fn convert_movielens_and_office_logs() {
     let printed = stdout(&out);
     assert!(printed.contains("users,"), "{printed}");
     let users: usize = printed.split(' ').next().unwrap().parse().unwrap();
-    assert!(users > 4000 && users <= 4905, "{printed}");
+    assert!(users > 4000, "{printed}");
+    assert!(users <= 4905, "{printed}");
 }
 
 #[test]

@@ -218,8 +218,8 @@ impl TrainState {
     }
 }
 
-/// [`train`], writing the files of `files` and optionally continuing from
-/// `resume`, a state that an earlier call with the same data and settings
+/// Runs [`train`] while writing the files of `files`, optionally continuing
+/// from `resume`, a state that an earlier call with the same data and settings
 /// wrote.
 ///
 /// A resumed run draws the same batches, dropout masks and gate noise and

@@ -167,7 +167,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let existing = args.out.join(name);
             if existing.exists() {
                 anyhow::bail!(
-                    "{} already exists: the output folder holds another run; continue it with --resume, choose a new --out or remove that run first",
+                    "{} already exists: the output folder contains another run; continue it with --resume, choose a new --out or remove that run first",
                     existing.display()
                 );
             }

@@ -246,7 +246,7 @@ pub enum DataError {
         field: String,
         /// The offending value.
         value: String,
-        /// What the value must be.
+        /// The expected kind of value.
         expected: String,
     },
 

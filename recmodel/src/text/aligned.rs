@@ -6,8 +6,8 @@
 /// The allocator starts a large `Vec<f32>` 16 bytes past a page boundary,
 /// so an AVX-512 register loaded from a row whose width is a multiple of
 /// 16 floats straddles two cache lines and touches both. The kernels of
-/// the encoder read their weights and activations a register at a time;
-/// on aligned buffers `mporec embed` on Scientific ran in 17.2 s instead of
+/// the encoder read their weights and activations a register at a time,
+/// and on aligned buffers `mporec embed` on Scientific ran in 17.2 s instead of
 /// 19.1 s.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AlignedFloats {
@@ -20,7 +20,7 @@ pub(crate) struct AlignedFloats {
 struct CacheLine([f32; 16]);
 
 impl AlignedFloats {
-    /// A buffer of `len` zeros.
+    /// Creates a buffer of `len` zeros.
     pub(crate) fn zeros(len: usize) -> Self {
         AlignedFloats { lines: vec![CacheLine([0.0; 16]); len.div_ceil(16)], len }
     }
@@ -59,7 +59,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starts_on_a_cache_line_and_resizes_like_vec() {
+    fn aligned_and_resizes_like_vec() {
         let mut buffer = AlignedFloats::zeros(5);
         assert_eq!(buffer.as_ptr() as usize % 64, 0);
         assert_eq!(&buffer[..], &[0.0; 5]);

@@ -15,7 +15,7 @@ use super::kernels;
 /// Computes `context = softmax(scale * Q K^T) V` for every head of one
 /// sequence.
 ///
-/// `qkv` holds the sequence's rows `[Q | K | V]`, each `3 * hidden` wide.
+/// `qkv` contains the sequence's rows `[Q | K | V]`, each `3 * hidden` wide.
 /// The first `len` rows are real tokens, and only they are read. Row `t`
 /// of `context` (`hidden` wide) gets the heads' outputs for token `t`,
 /// concatenated. Rows of `context` from `len` on are left untouched.
@@ -24,7 +24,8 @@ use super::kernels;
 /// Panics if `hidden` is not a multiple of `heads`, if `qkv` holds fewer
 /// than `len` rows or if `context` holds fewer than `len` rows.
 pub fn self_attention(qkv: &[f32], len: usize, hidden: usize, heads: usize, scale: f32, context: &mut [f32]) {
-    assert!(heads > 0 && hidden.is_multiple_of(heads), "self_attention: hidden size {hidden} is not a multiple of {heads} heads");
+    assert!(heads > 0, "self_attention: the number of heads is 0");
+    assert!(hidden.is_multiple_of(heads), "self_attention: hidden size {hidden} is not a multiple of {heads} heads");
     assert!(qkv.len() >= len * 3 * hidden, "self_attention: qkv has fewer than {len} rows");
     assert!(context.len() >= len * hidden, "self_attention: context has fewer than {len} rows");
     if len == 0 {
@@ -199,8 +200,8 @@ mod avx512 {
         }
     }
 
-    /// One block of `16 * Q` columns, in tiles of `R` rows and a last,
-    /// shorter tile.
+    /// Computes one block of `16 * Q` columns, in tiles of `R` rows and a
+    /// last, shorter tile.
     #[target_feature(enable = "avx512f")]
     unsafe fn row_tiles<const Q: usize, const R: usize>(a: Operand, rows: usize, b: Operand, depth: usize, c: *mut f32, c_stride: usize, scale: Scale) {
         let mut row = 0;
@@ -323,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn head_width_not_a_multiple_of_16_takes_sgemm() {
+    fn narrow_heads_use_sgemm() {
         for len in [1, 9, 30] {
             check(len, 2, 60, 3);
         }

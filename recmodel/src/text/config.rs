@@ -238,9 +238,9 @@ fn read_max_seq_length(model_dir: &Path, bert: &BertConfig) -> Result<usize> {
 
 /// Reads `modules.json` and the pooling module's configuration.
 ///
-/// A module other than the Transformer, Pooling and Normalize modules (a
-/// `Dense` projection, for instance) is an error: skipping it would give
-/// vectors that differ from the model's.
+/// Rejects a module other than the Transformer, Pooling and Normalize
+/// modules (a `Dense` projection, for instance), because skipping it would
+/// give vectors that differ from the model's.
 fn read_modules(model_dir: &Path, hidden_size: usize) -> Result<(Pooling, bool)> {
     let path = model_dir.join("modules.json");
     if !path.is_file() {
